@@ -1,0 +1,4 @@
+"""Offline data sets of the course: generated here, or bundled with their licence."""
+from .synthetic import DATASETS, dot, load, split, trigonometry, xor
+
+__all__ = ["xor", "trigonometry", "dot", "load", "split", "DATASETS"]

@@ -1,0 +1,65 @@
+"""Self-checks for the exercises: they print ✓ or ✗ with a reason and return a bool.
+
+Unlike :func:`xaitutor.check` they never raise on a wrong answer, so a learner's
+attempt cannot stop the notebook; solution cells ``assert`` the returned bool.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from .core import _as_array
+
+__all__ = ["check_function", "check_value", "check_choice"]
+
+
+def check_function(name: str, fn: Callable, reference: Callable, cases: Sequence[tuple],
+                   atol: float = 1e-5) -> bool:
+    """Call ``fn(*case)`` and ``reference(*case)`` for every case; ✓ when all agree."""
+    for i, args in enumerate(cases):
+        try:
+            got = fn(*args)
+        except NotImplementedError:
+            print(f"✗ {name}: not written yet — replace the `raise NotImplementedError` "
+                  "with your code")
+            return False
+        except Exception as e:  # the learner's code: report, never crash
+            print(f"✗ {name}: your function raised {type(e).__name__}: {e}")
+            return False
+        if got is None:
+            print(f"✗ {name}: your function returned None — did you forget `return`?")
+            return False
+        a, b = _as_array(got), _as_array(reference(*args))
+        if a.shape != b.shape:
+            print(f"✗ {name}: case {i} returned shape {a.shape}, expected {b.shape}")
+            return False
+        if not np.allclose(a, b, atol=atol, rtol=0):
+            delta = float(np.max(np.abs(a - b)))
+            print(f"✗ {name}: case {i} is off by up to {delta:.3g} (tolerance {atol:g}); "
+                  "compare your formula with the one above")
+            return False
+    print(f"✓ {name}: matches the reference on {len(cases)} cases")
+    return True
+
+
+def check_value(name: str, got, expected, atol: float = 0.0, hint: str = "") -> bool:
+    """✓ when the number(s) ``got`` equal ``expected`` within ``atol``."""
+    if got is None or got is Ellipsis:
+        print(f"✗ {name}: no answer yet — replace the `...`")
+        return False
+    a, b = _as_array(got), _as_array(expected)
+    ok = a.shape == b.shape and bool(np.allclose(a, b, atol=atol, rtol=0))
+    print(f"✓ {name}" if ok else f"✗ {name}: not quite. {hint}".rstrip())
+    return ok
+
+
+def check_choice(name: str, got, expected, why: str) -> bool:
+    """✓ when the learner's choice equals ``expected``; either way, explain ``why``."""
+    if got is None or got is Ellipsis:
+        print(f"✗ {name}: no answer yet — replace the `...` with one of the options")
+        return False
+    norm = (lambda v: v.strip().lower() if isinstance(v, str) else v)
+    ok = norm(got) == norm(expected)
+    print(f"{'✓' if ok else '✗'} {name}: the answer is {expected!r}. {why}".rstrip())
+    return ok

@@ -1,0 +1,125 @@
+"""Plots fit for a projector: large fonts, colour-blind-safe colours (Okabe & Ito)."""
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Mapping, Sequence
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.colors import ListedColormap
+from torch import Tensor
+
+__all__ = ["use_projector_style", "OKABE_ITO", "principal_plane", "plot_decision_regions",
+           "plot_grouped_bars", "plot_curves", "figure_to_png"]
+
+# Okabe & Ito (2008), "Color universal design": distinguishable by every common form of
+# colour blindness.
+OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442",
+             "#000000"]
+
+
+def use_projector_style(font_size: int = 14, dpi: int = 80) -> None:
+    """Matplotlib defaults for a lecture hall: big text, thick lines, safe colours.
+
+    ``dpi`` sets the inline figure resolution (small files in committed notebooks).
+    """
+    matplotlib.rcParams.update({
+        "font.size": font_size, "axes.titlesize": font_size + 2,
+        "axes.labelsize": font_size, "legend.fontsize": font_size - 2,
+        "xtick.labelsize": font_size - 2, "ytick.labelsize": font_size - 2,
+        "lines.linewidth": 2.5, "lines.markersize": 7,
+        "axes.prop_cycle": matplotlib.cycler(color=OKABE_ITO),
+        "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
+        "grid.alpha": 0.3, "figure.dpi": dpi, "savefig.dpi": dpi,
+        "figure.constrained_layout.use": True, "image.cmap": "viridis",
+    })
+
+
+def principal_plane(x: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean ``(d,)`` and the two leading principal directions ``(2, d)`` of ``x``
+    (signs fixed so the largest entry of each direction is positive)."""
+    mean = x.mean(0)
+    _, _, vt = torch.linalg.svd(x - mean, full_matrices=False)
+    basis = vt[:2]
+    signs = torch.sign(basis.gather(1, basis.abs().argmax(1, keepdim=True)))
+    return mean, basis * signs
+
+
+def plot_decision_regions(ax: plt.Axes, predict: Callable[[Tensor], Tensor], x: Tensor,
+                          y: Tensor, title: str = "", resolution: int = 120,
+                          labels: Sequence[str] = ("class 0", "class 1")) -> None:
+    """Shade a plane by ``predict(points) -> class indices`` and scatter ``(x, y)``.
+
+    With 2 input features the plane is the input plane. With more, it is the plane
+    through the data mean spanned by the two leading principal directions; the points
+    are drawn at their projections (so a point may sit in the "wrong" region because it
+    lies off the plane). Mistakes of ``predict`` on ``x`` are black crosses.
+    """
+    if x.dim() != 2 or x.shape[1] < 2:
+        raise ValueError(f"decision regions need x of shape (n, d ≥ 2), got {tuple(x.shape)}")
+    xc, y_cpu = x.detach().float().cpu(), y.detach().cpu()
+    if xc.shape[1] == 2:
+        mean, basis = torch.zeros(2), torch.eye(2)
+        axis_labels = ("$x_1$", "$x_2$")
+    else:
+        mean, basis = principal_plane(xc)
+        axis_labels = ("principal direction 1", "principal direction 2")
+    z = (xc - mean) @ basis.T                                   # (n, 2) plane coordinates
+    lo, hi = z.min(0).values, z.max(0).values
+    pad = 0.05 * (hi - lo)
+    g0 = torch.linspace(lo[0] - pad[0], hi[0] + pad[0], resolution)
+    g1 = torch.linspace(lo[1] - pad[1], hi[1] + pad[1], resolution)
+    grid = torch.cartesian_prod(g1, g0).flip(1)                 # (res², 2), row-major
+    with torch.no_grad():
+        points = (mean + grid @ basis).to(x.device, x.dtype)     # back to input space
+        regions = predict(points).cpu().view(resolution, resolution)
+        pred = predict(x).cpu()
+    ax.contourf(g0, g1, regions, levels=[-0.5, 0.5, 1.5], cmap=ListedColormap(OKABE_ITO[:2]),
+                alpha=0.25)
+    for cls in (0, 1):
+        sel = y_cpu == cls
+        ax.scatter(z[sel, 0], z[sel, 1], s=10, color=OKABE_ITO[cls], label=labels[cls])
+    wrong = pred != y_cpu
+    if wrong.any():
+        ax.scatter(z[wrong, 0], z[wrong, 1], marker="x", s=40, color="black", label="mistake")
+    ax.set(xlabel=axis_labels[0], ylabel=axis_labels[1], title=title)
+    ax.grid(False)
+
+
+def plot_grouped_bars(ax: plt.Axes, table: Mapping[str, Mapping[str, float]],
+                      ylabel: str = "task accuracy", ylim: tuple[float, float] = (0.5, 1.0),
+                      annotate: bool = True) -> None:
+    """Grouped bar chart of ``table[group][series] = value`` (e.g. data set → model)."""
+    groups = list(table)
+    series = list(dict.fromkeys(s for g in groups for s in table[g]))
+    width = 0.8 / len(series)
+    for i, s in enumerate(series):
+        vals = [table[g].get(s, np.nan) for g in groups]
+        pos = np.arange(len(groups)) + (i - (len(series) - 1) / 2) * width
+        bars = ax.bar(pos, vals, width, label=s, color=OKABE_ITO[i % len(OKABE_ITO)])
+        if annotate:
+            ax.bar_label(bars, labels=[f"{v:.2f}" for v in vals], fontsize=10, padding=2)
+    ax.set_xticks(np.arange(len(groups)), groups)
+    ax.set(ylabel=ylabel, ylim=ylim)
+    ax.legend(loc="lower right", ncols=min(len(series), 3))
+
+
+def plot_curves(ax: plt.Axes, curves: Mapping[str, Sequence[float]], xlabel: str,
+                ylabel: str, title: str = "") -> None:
+    """One marked line per entry of ``curves``, x = 0, 1, 2, ..."""
+    markers = "osD^vP*X"
+    for i, (name, ys) in enumerate(curves.items()):
+        ax.plot(range(len(ys)), ys, marker=markers[i % len(markers)], label=name)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.set_xticks(range(max(len(v) for v in curves.values())))
+    ax.legend()
+
+
+def figure_to_png(fig: plt.Figure) -> bytes:
+    """Render a figure to PNG bytes (for an ``ipywidgets.Image``) and close it."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()

@@ -1,0 +1,181 @@
+"""Thin ipywidgets controls over the pure functions of the library.
+
+Each builder returns an ``ipywidgets.VBox`` ready to display. For tests (and the
+curious) the box also carries ``.controls`` (name → control widget) and the widgets it
+draws into (``.status``, ``.image``, ``.view``), so it can be driven without a browser:
+set ``box.controls["dataset"].value = "dot"`` and read ``box.status.value``.
+A bad value shows a message inside the widget, which keeps working.
+"""
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Sequence
+
+import ipywidgets as widgets
+import torch
+from matplotlib.figure import Figure
+from torch import Tensor
+
+from . import concepts, data
+from .plotting import OKABE_ITO, figure_to_png, plot_decision_regions
+
+__all__ = ["concept_model_explorer", "intervention_playground", "time_update", "MODEL_CHOICES"]
+
+MODEL_CHOICES = {
+    "CBM, joint": ("cbm", "joint"),
+    "CBM, sequential": ("cbm", "sequential"),
+    "CBM, independent": ("cbm", "independent"),
+    "CEM": ("cem", "joint"),
+    "black box": ("blackbox", "joint"),
+}
+LAMBDAS = (0.0, 0.01, 0.1, 1.0, 10.0)
+
+
+def _message(text: str, kind: str = "warning") -> str:
+    colour = {"warning": "#D55E00", "info": "#0072B2"}[kind]
+    return f'<div style="color:{colour};font-size:1.1em">{"⚠ " if kind == "warning" else ""}' \
+           f'{html.escape(text)}</div>'
+
+
+def concept_model_explorer(n: int = 1000, seed: int = 0, device: torch.device | str | None = None,
+                           progress: bool = False) -> widgets.VBox:
+    """Pick a data set, a model (CBM in three modes, CEM, black box) and λ; see held-out
+    task and concept accuracy and the decision regions. Trained models are cached, so
+    revisiting a setting answers at once; a new one trains in about a second."""
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    dataset = widgets.Dropdown(options=list(data.DATASETS), value="xor", description="data set")
+    model_choice = widgets.Dropdown(options=list(MODEL_CHOICES), value="CBM, joint",
+                                    description="model")
+    lam = widgets.SelectionSlider(options=LAMBDAS, value=1.0, description="λ (concepts)",
+                                  continuous_update=False, style={"description_width": "initial"})
+    status, image = widgets.HTML(), widgets.Image(format="png")
+    cache: dict[tuple, tuple] = {}
+
+    def trained(ds: str, kind: str, mode: str, weight: float):
+        key = (ds, kind, mode, weight if kind == "cem" or mode == "joint" else None)
+        if key not in cache:
+            x, c, y = (t.to(device) for t in data.load(ds, n, seed))
+            (xtr, ctr, ytr), test = data.split(x, c, y, seed=seed)
+            model = concepts.fit(xtr, ctr, ytr, kind, mode, seed=seed, lam=weight,
+                                 progress=progress)
+            cache[key] = (model, concepts.accuracy(model, *test), test)
+        return cache[key]
+
+    def show(change=None):
+        kind, mode = MODEL_CHOICES[model_choice.value]
+        lam.disabled = kind == "blackbox" or mode != "joint"
+        status.value = _message("training …", "info")
+        try:
+            model, acc, (xte, cte, yte) = trained(dataset.value, kind, mode, lam.value)
+        except ValueError as e:
+            status.value = _message(str(e))
+            return
+        fig = Figure(figsize=(6, 4.8))
+        ax = fig.add_subplot()
+        plot_decision_regions(ax, lambda p: model(p)[1].argmax(1), xte, yte,
+                              title=f"{model_choice.value} on {dataset.value} (held out)")
+        ax.legend(loc="upper right", fontsize=10)
+        image.value = figure_to_png(fig)
+        concept_txt = "—" if kind == "blackbox" else f"{acc['concept']:.2f}"
+        status.value = (f'<span style="font-size:1.2em"><b>task accuracy</b> {acc["task"]:.2f}'
+                        f' &nbsp; <b>concept accuracy</b> {concept_txt}</span>')
+
+    for w in (dataset, model_choice, lam):
+        w.observe(show, names="value")
+    show()
+    box = widgets.VBox([widgets.HBox([dataset, model_choice, lam]), status, image])
+    box.controls = {"dataset": dataset, "model": model_choice, "lam": lam}
+    box.status, box.image = status, image
+    return box
+
+
+def _bar(p: float, colour: str) -> str:
+    return (f'<div style="display:inline-block;width:{200 * p:.0f}px;height:0.9em;'
+            f'background:{colour};vertical-align:middle"></div> {p:.2f}')
+
+
+def intervention_playground(model: concepts._ConceptModel, x: Tensor, c: Tensor, y: Tensor,
+                            concept_names: Sequence[str] | None = None,
+                            class_names: Sequence[str] | None = None) -> widgets.VBox:
+    """Pick an example, then set each concept by hand (or leave the model's guess) and
+    watch the task prediction change: concept interventions, one click at a time."""
+    concepts._check_data(x, c, y)
+    if model.kind == "blackbox":
+        raise ValueError("a black box has no concepts to switch; pass a CBM or CEM")
+    k, n = model.n_concepts, len(x)
+    concept_names = list(concept_names or [f"c{j + 1}" for j in range(k)])
+    class_names = list(class_names or [f"class {j}" for j in range(model.n_classes)])
+    if len(concept_names) != k or len(class_names) != model.n_classes:
+        raise ValueError(f"need {k} concept names and {model.n_classes} class names")
+    index = widgets.IntText(value=0, description=f"example (0..{n - 1})",
+                            style={"description_width": "initial"})
+    toggles = [widgets.ToggleButtons(options=[("model's guess", -1), ("0", 0), ("1", 1)],
+                                     value=-1, description=name,
+                                     style={"button_width": "110px"})
+               for name in concept_names]
+    view = widgets.HTML()
+    resetting = False
+
+    def show(change=None):
+        if resetting:
+            return
+        i = index.value
+        if not 0 <= i < n:
+            view.value = _message(f"example {i} does not exist: choose an index in 0..{n - 1}")
+            return
+        xi, ci = x[i:i + 1], c[i:i + 1]
+        chosen = torch.tensor([[max(t.value, 0) for t in toggles]], dtype=x.dtype, device=x.device)
+        mask = torch.tensor([[t.value >= 0 for t in toggles]], device=x.device)
+        with torch.no_grad():
+            c_prob, _ = model(xi)
+            y_prob = model(xi, chosen, mask)[1].softmax(1)[0]
+        rows = ""
+        for j, name in enumerate(concept_names):
+            p = c_prob[0, j].item()
+            fed = f"<b>{toggles[j].value}</b> (set by you)" if mask[0, j] else f"{p:.2f}"
+            rows += (f"<tr><td><b>{html.escape(name)}</b></td><td>{_bar(p, OKABE_ITO[4])}</td>"
+                     f"<td>{int(ci[0, j])}</td><td>{fed}</td></tr>")
+        pred = int(y_prob.argmax())
+        task_rows = "".join(f"<tr><td>{html.escape(name)}</td>"
+                            f"<td>{_bar(y_prob[j].item(), OKABE_ITO[j % 2])}</td></tr>"
+                            for j, name in enumerate(class_names))
+        verdict = "✓ correct" if pred == int(y[i]) else "✗ wrong"
+        view.value = (
+            '<table style="font-size:1.1em"><tr><th>concept</th><th>model’s probability</th>'
+            f"<th>true</th><th>fed to the task head</th></tr>{rows}</table>"
+            '<table style="font-size:1.1em;margin-top:0.5em">'
+            f"<tr><th>class</th><th>probability</th></tr>{task_rows}</table>"
+            f'<p style="font-size:1.2em">prediction: <b>{html.escape(class_names[pred])}</b> · '
+            f"true: <b>{html.escape(class_names[int(y[i])])}</b> · {verdict}</p>")
+
+    def new_example(change=None):
+        nonlocal resetting
+        resetting = True
+        for t in toggles:
+            t.value = -1
+        resetting = False
+        show()
+
+    index.observe(new_example, names="value")
+    for t in toggles:
+        t.observe(show, names="value")
+    show()
+    box = widgets.VBox([index, *toggles, view])
+    box.controls = {"index": index, **{name: t for name, t in zip(concept_names, toggles)}}
+    box.view = view
+    return box
+
+
+def time_update(control: widgets.Widget, value, repeats: int = 5) -> float:
+    """Median seconds a widget takes to answer ``control.value = value`` (and back)."""
+    times, old = [], control.value
+    if value == old:
+        raise ValueError(f"value must differ from the control's current value {old!r} "
+                         "(an unchanged value triggers no update)")
+    for r in range(repeats):
+        start = time.perf_counter()
+        control.value = value if r % 2 == 0 else old
+        times.append(time.perf_counter() - start)
+    control.value = old
+    return sorted(times)[len(times) // 2]
