@@ -1,0 +1,72 @@
+import pytest
+import torch
+
+from xaitutor import data
+
+SHAPES = {"xor": (2, 2), "trigonometry": (7, 3), "dot": (4, 2)}
+
+
+@pytest.mark.parametrize("name", list(SHAPES))
+def test_shapes_dtypes_and_binary_concepts(name):
+    x, c, y = data.load(name, 123, seed=0)
+    d, k = SHAPES[name]
+    assert x.shape == (123, d) and x.dtype == torch.float32
+    assert c.shape == (123, k) and c.dtype == torch.float32
+    assert y.shape == (123,) and y.dtype == torch.int64
+    assert set(c.unique().tolist()) <= {0.0, 1.0} and set(y.unique().tolist()) <= {0, 1}
+
+
+@pytest.mark.parametrize("name", list(SHAPES))
+def test_same_seed_same_data_other_seed_other_data(name):
+    a, b, other = data.load(name, 50, 7), data.load(name, 50, 7), data.load(name, 50, 8)
+    assert all(torch.equal(s, t) for s, t in zip(a, b))
+    assert not torch.equal(a[0], other[0])
+
+
+def test_xor_follows_its_definition():
+    x, c, y = data.xor(500, seed=1)
+    assert torch.equal(c, (x > 0.5).float())
+    assert torch.equal(y, (c[:, 0] != c[:, 1]).long())
+    assert 0 <= x.min() and x.max() <= 1
+
+
+def test_trigonometry_concepts_are_the_signs_of_h():
+    # sin h + h is strictly increasing and 0 at 0, so its sign is the sign of h
+    x, c, y = data.trigonometry(2000, seed=0)
+    assert torch.equal(c, (x[:, [0, 2, 4]] > 0).float())
+    # the last feature is |h|², whose mean is 3 · 2² = 12
+    assert abs(x[:, 6].mean().item() - 12) < 1.0
+    assert 0.3 < y.float().mean().item() < 0.5     # P(h1 + h2 + h3 > 1) ≈ 0.44
+
+
+def test_dot_follows_its_definition():
+    x, c, y = data.dot(1000, seed=2)
+    v1 = (x[:, :2] + x[:, 2:]) / 2           # x = (v1 + v3, v1 − v3)
+    v3 = (x[:, :2] - x[:, 2:]) / 2
+    assert torch.equal(c[:, 0], (v1.sum(1) > 0).float())
+    assert torch.equal(c[:, 1], (-v3.sum(1) > 0).float())
+    agree = (y == ((v1 * v3).sum(1) > 0).long()).float().mean()
+    assert agree > 0.995   # float32 rounding can flip a product that is ~0
+    assert abs(v1.std().item() - 2) < 0.15
+
+
+def test_split_is_seeded_disjoint_and_complete():
+    x = torch.arange(10.0)[:, None]
+    (tr,), (te,) = data.split(x, train=0.7, seed=0)
+    assert len(tr) == 7 and len(te) == 3
+    assert sorted(torch.cat([tr, te]).flatten().tolist()) == list(range(10))
+    (tr2,), _ = data.split(x, train=0.7, seed=0)
+    assert torch.equal(tr, tr2)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: data.xor(0), "positive int"),
+    (lambda: data.dot(2.5), "positive int"),
+    (lambda: data.load("spiral"), "unknown data set"),
+    (lambda: data.split(torch.zeros(3), torch.zeros(4)), "share their first dimension"),
+    (lambda: data.split(torch.zeros(3), train=1.5), r"fraction in \(0, 1\)"),
+    (lambda: data.split(torch.zeros(2), train=0.1), "one part would be empty"),
+])
+def test_bad_input_is_explained(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

@@ -1,0 +1,124 @@
+"""The set-up files agree with each other, and the notebooks are committed as nbval needs."""
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    from pip._vendor import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+CONDA_NAMES = {"pytorch": "torch"}          # conda-forge name → PyPI name
+SPEC = re.compile(r"^([A-Za-z0-9_.\-]+)\s*(>=\s*[0-9][0-9.]*)?")
+
+
+def normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def parse(specs) -> dict[str, str | None]:
+    out = {}
+    for spec in specs:
+        m = SPEC.match(spec.strip())
+        assert m, f"cannot read the requirement {spec!r}"
+        name = normalise(CONDA_NAMES.get(m.group(1), m.group(1)))
+        out[name] = m.group(2).replace(" ", "") if m.group(2) else None
+    return out
+
+
+@pytest.fixture(scope="module")
+def pyproject():
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return parse(meta["dependencies"] + meta["optional-dependencies"]["test"])
+
+
+def conda_packages() -> list[str]:
+    text = (ROOT / "environment.yml").read_text()
+    lines = text[text.index("dependencies:"):].splitlines()
+    deps = [l.strip()[2:] for l in lines if re.match(r"^  - [A-Za-z]", l)]
+    return [d for d in deps if not d.startswith(("python ", "python>", "pip"))]
+
+
+def test_pyproject_declares_what_the_course_needs(pyproject):
+    needed = {"torch", "torchvision", "captum", "matplotlib", "ipywidgets", "jupyterlab",
+              "numpy", "scikit-learn", "tqdm", "pytest", "nbval"}
+    assert needed <= set(pyproject)
+    assert all(bound is not None for bound in pyproject.values()), "every dependency needs a lower bound"
+    assert not any("==" in l for l in (ROOT / "pyproject.toml").read_text().splitlines()
+                   if l.strip().startswith('"')), "no exact pins"
+    assert pyproject["ipywidgets"] == ">=8" and pyproject["jupyterlab"] == ">=4"
+    assert pyproject["jupyterlab-widgets"] == ">=3"
+
+
+def test_environment_yml_matches_pyproject(pyproject):
+    assert parse(conda_packages()) == pyproject
+    text = (ROOT / "environment.yml").read_text()
+    assert "cpu*" in text, "conda users get CPU PyTorch"
+    assert "--editable ." in text
+
+
+def test_binder_requirements_match_pyproject(pyproject):
+    lines = [l for l in (ROOT / "binder/requirements.txt").read_text().splitlines()
+             if l.strip() and not l.startswith(("#", "--"))]
+    assert parse(lines) == pyproject
+    text = (ROOT / "binder/requirements.txt").read_text()
+    assert "download.pytorch.org/whl/cpu" in text, "Binder gets CPU-only PyTorch"
+    assert "pip install --no-deps --editable ." in (ROOT / "binder/postBuild").read_text()
+
+
+def test_readme_has_exactly_the_two_commands_and_ci_runs_the_test_one():
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)\n```", readme, re.S)
+    setup = [b for b in blocks if b.startswith("(test -d .venv || python3 -m venv .venv)")]
+    assert len(setup) == 2
+    lab, test = setup
+    assert lab.endswith("jupyter lab notebooks/")
+    assert test.endswith("python -m pytest") and '".[test]"' in test
+    out = subprocess.run(
+        ["awk", '/<!-- test-command -->/{found=1; next} found && /^```/{n++; if (n==2) exit; next} found && n==1',
+         str(ROOT / "README.md")], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == test
+    assert "<!-- test-command -->" in (ROOT / ".ci/run").read_text()
+
+
+def test_pytest_runs_the_notebooks_under_nbval():
+    opts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    assert opts["testpaths"] == ["tests", "notebooks"]
+    assert "--nbval" in opts["addopts"].split()
+    assert (ROOT / "tests/nbval_sanitize.cfg").exists()
+
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "no numbered notebooks in notebooks/"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_was_run_once_top_to_bottom_and_is_light(path):
+    nb = json.loads(path.read_text())
+    cells = [c for c in nb["cells"] if c["cell_type"] == "code" and c["source"]]
+    counts = [c.get("execution_count") for c in cells]
+    assert counts == list(range(1, len(cells) + 1)), "re-run it with tools/execute_notebooks.py"
+    assert not any(o.get("output_type") == "error" for c in cells for o in c["outputs"])
+    assert path.stat().st_size < 3_000_000
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_follows_the_skeleton(path):
+    nb = json.loads(path.read_text())
+    text = "\n".join("".join(c["source"]) for c in nb["cells"])
+    code = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+    for heading in ("You will learn", "Time:", "Exercise", "Summary", "References"):
+        assert heading in text, f"missing {heading!r}"
+    imports = [i for i, src in enumerate(code) if re.search(r"^(import|from) \S+", src, re.M)]
+    assert imports == [0], "imports belong in the setup cell only"
+    assert "set_seed" in code[0] and "get_device" in code[0]
+    solutions = [c for c in nb["cells"] if "solution" in c.get("metadata", {}).get("tags", [])]
+    assert solutions and all(c["metadata"].get("jupyter", {}).get("source_hidden") for c in solutions)
+    assert "../shared" not in text and "http" not in "".join(code), "notebooks run offline"

@@ -1,0 +1,43 @@
+import matplotlib.pyplot as plt
+import pytest
+import torch
+
+from xaitutor import plotting
+
+
+def test_principal_plane_is_orthonormal_and_spans_the_spread():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(500, 4, generator=g) * torch.tensor([5.0, 0.1, 2.0, 0.1])
+    mean, basis = plotting.principal_plane(x)
+    torch.testing.assert_close(basis @ basis.T, torch.eye(2), atol=1e-5, rtol=0)
+    # the two leading directions are the axes with the largest spread: 0, then 2
+    assert basis[0].abs().argmax() == 0 and basis[1].abs().argmax() == 2
+    assert (basis.gather(1, basis.abs().argmax(1, keepdim=True)) > 0).all()
+
+
+@pytest.mark.parametrize("d", [2, 5])
+def test_decision_regions_draw_for_any_width(d):
+    x = torch.randn(50, d)
+    y = (x[:, 0] > 0).long()
+    fig, ax = plt.subplots()
+    plotting.plot_decision_regions(ax, lambda p: (p[:, 0] > 0).long(), x, y, title="t")
+    assert ax.get_title() == "t" and len(ax.collections) >= 2
+    png = plotting.figure_to_png(fig)
+    assert png[:4] == b"\x89PNG"
+
+
+def test_decision_regions_reject_one_feature():
+    fig, ax = plt.subplots()
+    with pytest.raises(ValueError, match="d ≥ 2"):
+        plotting.plot_decision_regions(ax, lambda p: p[:, 0].long(), torch.zeros(5, 1), torch.zeros(5).long())
+    plt.close(fig)
+
+
+def test_grouped_bars_and_curves_label_everything():
+    fig, (a, b) = plt.subplots(1, 2)
+    plotting.plot_grouped_bars(a, {"xor": {"cbm": 0.9, "cem": 0.95}, "dot": {"cbm": 0.7, "cem": 0.96}})
+    assert [t.get_text() for t in a.get_xticklabels()] == ["xor", "dot"]
+    assert len(a.patches) == 4
+    plotting.plot_curves(b, {"cbm": [0.7, 0.8, 1.0]}, "corrected", "accuracy")
+    assert b.get_legend() is not None
+    plt.close(fig)

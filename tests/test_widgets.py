@@ -1,0 +1,108 @@
+import time
+
+import pytest
+import torch
+
+from xaitutor import concepts, data, widgets
+from xaitutor.plotting import use_projector_style
+
+
+@pytest.fixture(scope="module")
+def explorer():
+    use_projector_style()
+    return widgets.concept_model_explorer(n=400, seed=0)
+
+
+@pytest.fixture(scope="module")
+def sequential_xor():
+    x, c, y = data.xor(300, seed=0)
+    model = concepts.fit(x, c, y, "cbm", "sequential", progress=False)
+    noisy = x + 0.2 * torch.randn(x.shape, generator=torch.Generator().manual_seed(1))
+    return model, noisy, c, y
+
+
+def test_explorer_shows_accuracies_and_a_picture(explorer):
+    assert "task accuracy" in explorer.status.value
+    assert explorer.image.value[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_explorer_answers_a_new_data_set_and_model(explorer):
+    before = (explorer.status.value, explorer.image.value)
+    explorer.controls["dataset"].value = "dot"
+    assert (explorer.status.value, explorer.image.value) != before
+    assert "task accuracy" in explorer.status.value
+    explorer.controls["model"].value = "black box"
+    assert explorer.controls["lam"].disabled
+    assert "concept accuracy</b> —" in explorer.status.value
+    explorer.controls["model"].value = "CBM, joint"
+    assert not explorer.controls["lam"].disabled
+    explorer.controls["dataset"].value = "xor"
+
+
+def test_lambda_zero_loses_the_concepts(explorer):
+    explorer.controls["lam"].value = 0.0
+    without = explorer.status.value
+    explorer.controls["lam"].value = 1.0
+    assert without != explorer.status.value
+
+
+def test_explorer_reports_a_failure_and_keeps_working(explorer, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ValueError("training failed on purpose")
+    monkeypatch.setattr(concepts, "fit", broken)
+    explorer.controls["model"].value = "CBM, independent"      # not cached: calls fit
+    assert "⚠" in explorer.status.value and "on purpose" in explorer.status.value
+    monkeypatch.undo()
+    explorer.controls["model"].value = "CBM, joint"            # cached: works again
+    assert "task accuracy" in explorer.status.value
+
+
+def test_cached_explorer_setting_answers_quickly(explorer):
+    explorer.controls["dataset"].value = "xor"
+    explorer.controls["dataset"].value = "dot"                 # both cached now
+    seconds = widgets.time_update(explorer.controls["dataset"], "xor", repeats=5)
+    assert seconds < 0.25, f"{seconds * 1000:.0f} ms to redraw a cached setting"
+
+
+def test_playground_follows_the_toggles(sequential_xor):
+    model, x, c, y = sequential_xor
+    box = widgets.intervention_playground(model, x, c, y)
+    wrong = (model(x)[1].argmax(1) != y).nonzero().flatten()
+    box.controls["index"].value = int(wrong[0])
+    assert "✗ wrong" in box.view.value
+    box.controls["c1"].value = int(c[wrong[0], 0])
+    box.controls["c2"].value = int(c[wrong[0], 1])
+    assert "✓ correct" in box.view.value and "(set by you)" in box.view.value
+
+
+def test_playground_resets_toggles_for_a_new_example(sequential_xor):
+    box = widgets.intervention_playground(*sequential_xor)
+    box.controls["c1"].value = 1
+    box.controls["index"].value = 5
+    assert box.controls["c1"].value == -1 and "(set by you)" not in box.view.value
+
+
+def test_playground_explains_a_bad_index_and_recovers(sequential_xor):
+    box = widgets.intervention_playground(*sequential_xor)
+    box.controls["index"].value = 5000
+    assert "example 5000 does not exist" in box.view.value and "0..299" in box.view.value
+    box.controls["index"].value = 2
+    assert "prediction:" in box.view.value
+
+
+def test_playground_answers_within_100_ms(sequential_xor):
+    box = widgets.intervention_playground(*sequential_xor)
+    assert widgets.time_update(box.controls["c1"], 1, repeats=7) < 0.1
+
+
+def test_playground_refuses_a_black_box():
+    x, c, y = data.xor(50, seed=0)
+    box = concepts.fit(x, c, y, "blackbox", epochs=1, progress=False)
+    with pytest.raises(ValueError, match="black box"):
+        widgets.intervention_playground(box, x, c, y)
+
+
+def test_time_update_needs_a_new_value(sequential_xor):
+    box = widgets.intervention_playground(*sequential_xor)
+    with pytest.raises(ValueError, match="must differ"):
+        widgets.time_update(box.controls["c1"], -1)
