@@ -18,16 +18,10 @@ from tqdm.auto import tqdm
 
 from xaitutor import concepts, data
 
-MODELS = {
-    "black box": ("blackbox", "joint"),
-    "CBM joint": ("cbm", "joint"),
-    "CBM sequential": ("cbm", "sequential"),
-    "CBM independent": ("cbm", "independent"),
-    "CEM": ("cem", "joint"),
-}
+MODELS = concepts.MODELS
 REFERENCE = {
     ("xor", "black box"): "97–99", ("trigonometry", "black box"): "97–99", ("dot", "black box"): "97–99",
-    ("trigonometry", "CBM sequential"): "82–87 (fuzzy CBM)", ("dot", "CBM sequential"): "70–82 (fuzzy CBM)",
+    ("trigonometry", "CBM, sequential"): "82–87 (fuzzy CBM)", ("dot", "CBM, sequential"): "70–82 (fuzzy CBM)",
 }
 
 

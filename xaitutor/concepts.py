@@ -20,10 +20,18 @@ from torch import Tensor, nn
 from .core import train
 
 __all__ = ["ConceptBottleneckModel", "ConceptEmbeddingModel", "BlackBox", "fit", "intervene",
-           "joint_loss", "accuracy", "intervention_curve", "KINDS", "MODES"]
+           "joint_loss", "accuracy", "intervention_curve", "KINDS", "MODES", "MODELS"]
 
 KINDS = ("cbm", "cem", "blackbox")
 MODES = ("joint", "sequential", "independent")
+#: The models the course compares: display name → (kind, mode) for :func:`fit`.
+MODELS = {
+    "CBM, joint": ("cbm", "joint"),
+    "CBM, sequential": ("cbm", "sequential"),
+    "CBM, independent": ("cbm", "independent"),
+    "CEM": ("cem", "joint"),
+    "black box": ("blackbox", "joint"),
+}
 
 
 def _mlp(sizes: Sequence[int], last_activation: bool = False) -> nn.Sequential:

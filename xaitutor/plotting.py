@@ -103,7 +103,7 @@ def plot_grouped_bars(ax: plt.Axes, table: Mapping[str, Mapping[str, float]],
             ax.bar_label(bars, labels=[f"{v:.2f}" for v in vals], fontsize=10, padding=2)
     ax.set_xticks(np.arange(len(groups)), groups)
     ax.set(ylabel=ylabel, ylim=ylim)
-    ax.legend(loc="lower right", ncols=min(len(series), 3))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
 
 
 def plot_curves(ax: plt.Axes, curves: Mapping[str, Sequence[float]], xlabel: str,

@@ -22,13 +22,7 @@ from .plotting import OKABE_ITO, figure_to_png, plot_decision_regions
 
 __all__ = ["concept_model_explorer", "intervention_playground", "time_update", "MODEL_CHOICES"]
 
-MODEL_CHOICES = {
-    "CBM, joint": ("cbm", "joint"),
-    "CBM, sequential": ("cbm", "sequential"),
-    "CBM, independent": ("cbm", "independent"),
-    "CEM": ("cem", "joint"),
-    "black box": ("blackbox", "joint"),
-}
+MODEL_CHOICES = concepts.MODELS
 LAMBDAS = (0.0, 0.01, 0.1, 1.0, 10.0)
 
 
