@@ -12,7 +12,7 @@ from matplotlib.colors import ListedColormap
 from torch import Tensor
 
 __all__ = ["use_projector_style", "OKABE_ITO", "principal_plane", "plot_decision_regions",
-           "plot_grouped_bars", "plot_curves", "figure_to_png"]
+           "plot_grouped_bars", "plot_curves", "figure_to_png", "plot_attribution"]
 
 # Okabe & Ito (2008), "Color universal design": distinguishable by every common form of
 # colour blindness.
@@ -115,6 +115,29 @@ def plot_curves(ax: plt.Axes, curves: Mapping[str, Sequence[float]], xlabel: str
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.set_xticks(range(max(len(v) for v in curves.values())))
     ax.legend()
+
+
+def plot_attribution(ax: plt.Axes, image: Tensor, attribution: Tensor, title: str = "",
+                     alpha: float = 0.65, colorbar: bool = False) -> None:
+    """A map over its image: the image in grey, the map on top. Signed maps use a
+    diverging blue–red scale centred on 0 (red: evidence for the class); maps that are
+    never negative use viridis. ``image`` is ``(C, H, W)``; ``attribution`` ``(C or 1,
+    H, W)`` is summed over channels."""
+    img = image.detach().float().cpu()
+    img = img.mean(0) if img.dim() == 3 else img
+    a = attribution.detach().float().cpu()
+    a = a.sum(0) if a.dim() == 3 else a
+    ax.imshow(img, cmap="gray", interpolation="nearest")
+    if (a < 0).any():
+        lim = float(a.abs().max()) or 1.0
+        im = ax.imshow(a, cmap="RdBu_r", vmin=-lim, vmax=lim, alpha=alpha, interpolation="nearest")
+    else:
+        im = ax.imshow(a, cmap="viridis", vmin=0, vmax=float(a.max()) or 1.0, alpha=alpha,
+                       interpolation="nearest")
+    if colorbar:
+        ax.figure.colorbar(im, ax=ax, shrink=0.8)
+    ax.set(title=title, xticks=[], yticks=[])
+    ax.grid(False)
 
 
 def figure_to_png(fig: plt.Figure) -> bytes:

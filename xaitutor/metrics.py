@@ -1,0 +1,146 @@
+"""Checks of the explanations themselves: sanity checks, faithfulness, localisation.
+
+Maps are attribution tensors shaped like the images ``(N, C, H, W)`` (or ``(N, 1, H, W)``
+for CAM-style maps); where a metric needs one number per pixel it sums over channels.
+"""
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from scipy.stats import rankdata
+from torch import Tensor, nn
+
+__all__ = ["spearman", "cascading_randomization", "randomized_labels", "deletion_curve",
+           "auc", "pointing_game", "energy_ratio", "pixel_map"]
+
+Explainer = Callable[[nn.Module, Tensor, Tensor], Tensor]
+
+
+def pixel_map(attribution: Tensor) -> Tensor:
+    """One value per pixel, ``(N, H, W)``: the attribution summed over channels."""
+    if attribution.dim() != 4:
+        raise ValueError(f"expected maps of shape (N, C, H, W), got {tuple(attribution.shape)}")
+    return attribution.sum(1)
+
+
+def spearman(a: Tensor, b: Tensor, absolute: bool = True) -> Tensor:
+    """Spearman rank correlation between maps ``a[i]`` and ``b[i]``, one value per
+    sample (ties get their average rank). ``absolute=True`` compares |a| with |b|, as
+    Adebayo et al. (2018) do for sign-agnostic comparisons."""
+    if a.shape != b.shape:
+        raise ValueError(f"maps must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    fa = a.detach().reshape(len(a), -1).cpu().double().numpy()
+    fb = b.detach().reshape(len(b), -1).cpu().double().numpy()
+    if absolute:
+        fa, fb = np.abs(fa), np.abs(fb)
+    ra, rb = rankdata(fa, axis=1), rankdata(fb, axis=1)
+    ra -= ra.mean(1, keepdims=True)
+    rb -= rb.mean(1, keepdims=True)
+    denom = np.sqrt((ra ** 2).sum(1) * (rb ** 2).sum(1))
+    rho = np.where(denom > 0, (ra * rb).sum(1) / np.where(denom > 0, denom, 1), 0.0)
+    return torch.as_tensor(rho)
+
+
+def _layers_with_parameters(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    return [(name, m) for name, m in model.named_modules()
+            if any(True for _ in m.parameters(recurse=False))]
+
+
+def cascading_randomization(model: nn.Module, x: Tensor, target: Tensor, explain: Explainer,
+                            seed: int = 0) -> dict[str, float]:
+    """Cascading model-parameter randomisation (Adebayo et al. 2018, Sec. 3.1): re-draw
+    the weights of the layers one at a time from the top (logits) down, keeping earlier
+    re-draws, and after each step compare the new maps with the original ones.
+
+    Returns ``{"original": 1.0, layer name: mean Spearman |map| correlation, ...}`` in
+    the order layers were randomised. A map that stays similar does not depend on what
+    the model learnt."""
+    reference = explain(model, x, target)
+    randomized = copy.deepcopy(model).eval()
+    torch.manual_seed(seed)
+    result = {"original": 1.0}
+    for name, layer in reversed(_layers_with_parameters(randomized)):
+        if not hasattr(layer, "reset_parameters"):
+            raise ValueError(f"layer {name!r} has no reset_parameters(); cannot re-draw it")
+        layer.reset_parameters()
+        result[name] = spearman(reference, explain(randomized, x, target)).mean().item()
+    return result
+
+
+def randomized_labels(y: Tensor, seed: int = 0) -> Tensor:
+    """The labels in a seeded random order: train on them for the data-randomisation
+    test (Adebayo et al. 2018, Sec. 3.2). A map that survives it ignores the labels."""
+    g = torch.Generator().manual_seed(seed)
+    return y[torch.randperm(len(y), generator=g).to(y.device)]
+
+
+@torch.no_grad()
+def deletion_curve(model: nn.Module, x: Tensor, target: Tensor, attribution: Tensor,
+                   n_steps: int = 16, mode: str = "deletion", baseline: float | Tensor = 0.0,
+                   score: str = "probability", batch_size: int = 1024) -> Tensor:
+    """Deletion / insertion curves (Petsiuk, Das & Saenko 2018, RISE, Sec. 4.1).
+
+    Pixels are ranked by ``attribution`` (summed over channels), most important first.
+    ``"deletion"`` replaces the top k/n_steps of them with ``baseline``; ``"insertion"``
+    starts from ``baseline`` and puts them back. Returns the target's score ``(N,
+    n_steps + 1)`` for k = 0..n_steps (softmax probability, or the logit with
+    ``score="logit"``). A faithful map makes deletion fall fast and insertion rise fast.
+    """
+    if mode not in ("deletion", "insertion"):
+        raise ValueError(f"mode must be 'deletion' or 'insertion', got {mode!r}")
+    if score not in ("probability", "logit"):
+        raise ValueError(f"score must be 'probability' or 'logit', got {score!r}")
+    if attribution.shape[0] != x.shape[0] or attribution.shape[2:] != x.shape[2:]:
+        raise ValueError(f"attribution {tuple(attribution.shape)} does not match x "
+                         f"{tuple(x.shape)}: need (N, C or 1, H, W) with the same N, H, W")
+    n, c, h, w = x.shape
+    if not 1 <= n_steps <= h * w:
+        raise ValueError(f"n_steps must be in 1..{h * w} (the number of pixels), got {n_steps}")
+    base = torch.as_tensor(baseline, dtype=x.dtype, device=x.device).expand_as(x)
+    order = pixel_map(attribution).reshape(n, -1).argsort(dim=1, descending=True)
+    rank = torch.empty_like(order)
+    rank.scatter_(1, order, torch.arange(h * w, device=x.device).expand(n, -1))
+    counts = torch.round(torch.linspace(0, h * w, n_steps + 1, device=x.device)).long()
+    chosen = (rank[:, None, :] < counts[None, :, None]).view(n, n_steps + 1, 1, h, w)
+    if mode == "deletion":
+        images = torch.where(chosen, base[:, None], x[:, None])
+    else:
+        images = torch.where(chosen, x[:, None], base[:, None])
+    images = images.reshape(-1, c, h, w)
+    t = target.repeat_interleave(n_steps + 1)
+    out = []
+    for i in range(0, len(images), batch_size):
+        logits = model(images[i:i + batch_size])
+        s = logits.softmax(1) if score == "probability" else logits
+        out.append(s.gather(1, t[i:i + batch_size, None]).squeeze(1))
+    return torch.cat(out).view(n, n_steps + 1)
+
+
+def auc(curve: Tensor) -> Tensor:
+    """Area under curves ``(N, K + 1)`` sampled evenly on [0, 1] (trapezoid rule)."""
+    return torch.trapezoid(curve, dx=1.0 / (curve.shape[1] - 1), dim=1)
+
+
+def pointing_game(attribution: Tensor, mask: Tensor, tolerance: int = 0) -> Tensor:
+    """Pointing game (Zhang et al. 2016): a hit when the map's maximum (summed over
+    channels) falls on the object, or within ``tolerance`` pixels of it. ``(N,)`` bool."""
+    m = pixel_map(attribution)
+    obj = mask.reshape(m.shape).to(m.device).float()
+    if tolerance > 0:
+        k = 2 * tolerance + 1
+        obj = torch.nn.functional.max_pool2d(obj[:, None], k, stride=1, padding=tolerance)[:, 0]
+    idx = m.reshape(len(m), -1).argmax(1)
+    return obj.reshape(len(m), -1).gather(1, idx[:, None]).squeeze(1) > 0
+
+
+def energy_ratio(attribution: Tensor, mask: Tensor) -> Tensor:
+    """Share of the map's positive energy that falls on the object (the energy-based
+    pointing game of Wang et al. 2020, Score-CAM): Σ_object max(a, 0) / Σ max(a, 0)."""
+    m = pixel_map(attribution).clamp_min(0)
+    obj = mask.reshape(m.shape).to(m.device)
+    total = m.reshape(len(m), -1).sum(1)
+    inside = (m * obj).reshape(len(m), -1).sum(1)
+    return torch.where(total > 0, inside / total.clamp_min(1e-12), torch.zeros_like(total))

@@ -1,0 +1,407 @@
+"""Saliency maps: where does a network look?
+
+Every method is one function. ``x`` is a batch ``(N, C, H, W)`` (or ``(N, D)`` for the
+gradient methods), ``target`` an int or an ``(N,)`` tensor of class indices, and the
+result has the shape of ``x`` unless said otherwise. Nothing loops over samples or
+integration steps: a method sends one (chunked) batch through the model.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["gradient", "input_x_gradient", "smoothgrad", "integrated_gradients",
+           "ig_alphas_and_weights", "grad_cam", "cam", "occlusion",
+           "class_model_visualization", "meaningful_perturbation", "IG_METHODS", "blur",
+           "METHODS", "explain"]
+
+IG_METHODS = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid",
+              "gausslegendre")
+
+
+# --- checks at the door -----------------------------------------------------------------
+
+def _check_model_and_x(model: nn.Module, x: Tensor, min_dim: int = 2) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if model.training:
+        raise ValueError("the model is in training mode (dropout and batch norm would change "
+                         "the map); call model.eval() first")
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise ValueError(f"x must be a float tensor, got {x.dtype}; use x.float()")
+    if x.dim() < min_dim or len(x) == 0:
+        raise ValueError(f"x must be a non-empty batch with ≥ {min_dim} dimensions "
+                         f"(N, ...), got shape {tuple(x.shape)}; add a batch dimension "
+                         "with x.unsqueeze(0)")
+    if torch.isnan(x).any():
+        raise ValueError("x contains NaN")
+    param = next(model.parameters(), None)
+    if param is not None and param.device != x.device:
+        raise ValueError(f"x is on {x.device} but the model is on {param.device}; "
+                         f"move x with x.to({str(param.device)!r})")
+
+
+def _targets(target: int | Tensor, n: int, device) -> Tensor:
+    if isinstance(target, Tensor):
+        if target.dim() == 0:
+            target = target.expand(n)
+        if target.shape != (n,) or target.is_floating_point():
+            raise ValueError(f"target must be an int or an integer tensor of shape ({n},), "
+                             f"got {target.dtype} {tuple(target.shape)}")
+        return target.to(device=device, dtype=torch.long)
+    if isinstance(target, (int, np.integer)) and not isinstance(target, bool):
+        return torch.full((n,), int(target), dtype=torch.long, device=device)
+    raise ValueError(f"target must be an int or a tensor of class indices, got {target!r}")
+
+
+def _forward(model: nn.Module, x: Tensor) -> Tensor:
+    try:
+        out = model(x)
+    except RuntimeError as e:  # a shape the model cannot take
+        raise ValueError(f"the model rejected x of shape {tuple(x.shape)}: {e}") from e
+    if out.dim() != 2:
+        raise ValueError(f"the model must return (N, n_classes) scores, got {tuple(out.shape)}")
+    return out
+
+
+def _pick(out: Tensor, target: Tensor) -> Tensor:
+    """``out[i, target[i]]`` after checking that every target is a class of the model."""
+    n_classes = out.shape[1]
+    bad = target[(target < 0) | (target >= n_classes)]
+    if len(bad):
+        raise ValueError(f"target={bad[0].item()} but the model has {n_classes} classes "
+                         f"(0..{n_classes - 1})")
+    return out.gather(1, target[:, None]).squeeze(1)
+
+
+def _scores_and_grads(model: nn.Module, x: Tensor, target: Tensor,
+                      batch_size: int | None = None) -> tuple[Tensor, Tensor]:
+    """Target scores ``(M,)`` and their gradients w.r.t. ``x`` ``(M, ...)``, in chunks."""
+    scores, grads = [], []
+    step = batch_size or len(x)
+    for i in range(0, len(x), step):
+        xb = x[i:i + step].detach().requires_grad_(True)
+        s = _pick(_forward(model, xb), target[i:i + step])
+        (g,) = torch.autograd.grad(s.sum(), xb)
+        scores.append(s.detach())
+        grads.append(g)
+    return torch.cat(scores), torch.cat(grads)
+
+
+def _check_baseline(baseline, x: Tensor) -> Tensor:
+    if baseline is None:
+        return torch.zeros_like(x)
+    if isinstance(baseline, (int, float)):
+        return torch.full_like(x, float(baseline))
+    if not isinstance(baseline, Tensor):
+        raise TypeError(f"baseline must be None, a number or a tensor, got {type(baseline).__name__}")
+    if baseline.shape == x.shape[1:]:
+        baseline = baseline.expand_as(x)
+    if baseline.shape != x.shape:
+        raise ValueError(f"baseline has shape {tuple(baseline.shape)} but x has "
+                         f"{tuple(x.shape)}; pass one of shape {tuple(x.shape)} or "
+                         f"{tuple(x.shape[1:])}, or a number")
+    return baseline.to(device=x.device, dtype=x.dtype)
+
+
+# --- gradient methods ---------------------------------------------------------------------
+
+def gradient(model: nn.Module, x: Tensor, target: int | Tensor) -> Tensor:
+    """Raw signed gradient ∂S_target/∂x (Simonyan, Vedaldi & Zisserman 2014, eq. 2)."""
+    _check_model_and_x(model, x)
+    return _scores_and_grads(model, x, _targets(target, len(x), x.device))[1]
+
+
+def input_x_gradient(model: nn.Module, x: Tensor, target: int | Tensor) -> Tensor:
+    """Input × gradient (Shrikumar et al. 2016): a first-order Taylor contribution."""
+    return x * gradient(model, x, target)
+
+
+def smoothgrad(model: nn.Module, x: Tensor, target: int | Tensor, n_samples: int = 50,
+               sigma: float = 0.15, seed: int = 0, squared: bool = False,
+               batch_size: int | None = None) -> Tensor:
+    """SmoothGrad (Smilkov et al. 2017, eq. 3): the gradient averaged over
+    ``n_samples`` noisy copies x + N(0, σ²), with σ = ``sigma`` · (max − min of each
+    sample), as the paper's "noise level". ``squared=True`` averages squared gradients.
+    The same ``seed`` gives the same map."""
+    _check_model_and_x(model, x)
+    if n_samples < 1 or sigma < 0:
+        raise ValueError(f"need n_samples ≥ 1 and sigma ≥ 0, got {n_samples} and {sigma}")
+    t = _targets(target, len(x), x.device)
+    flat = x.reshape(len(x), -1)
+    spread = (flat.max(1).values - flat.min(1).values).view(-1, *[1] * (x.dim() - 1))
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    noise = torch.randn((n_samples, *x.shape), generator=gen, dtype=x.dtype).to(x.device)
+    noisy = (x + sigma * spread * noise).reshape(-1, *x.shape[1:])    # (S·N, ...)
+    _, g = _scores_and_grads(model, noisy, t.repeat(n_samples), batch_size)
+    g = g.view(n_samples, *x.shape)
+    return (g ** 2 if squared else g).mean(0)
+
+
+def ig_alphas_and_weights(n_steps: int, method: str = "gausslegendre",
+                          dtype=torch.float64) -> tuple[Tensor, Tensor]:
+    """Points α_k ∈ [0, 1] and weights w_k of the path integral ∫₀¹ g(α) dα ≈ Σ w_k g(α_k),
+    as Captum defines them (its trapezoid rule uses step 1/n with halved ends)."""
+    if method not in IG_METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {IG_METHODS}")
+    if n_steps < (1 if method == "gausslegendre" else 2):
+        raise ValueError(f"n_steps must be ≥ 2 for {method} (≥ 1 for gausslegendre), got {n_steps}")
+    n = n_steps
+    if method == "gausslegendre":
+        nodes, w = np.polynomial.legendre.leggauss(n)
+        return torch.tensor(0.5 * (nodes + 1), dtype=dtype), torch.tensor(0.5 * w, dtype=dtype)
+    alphas = {"riemann_left": torch.linspace(0, 1 - 1 / n, n, dtype=dtype),
+              "riemann_right": torch.linspace(1 / n, 1, n, dtype=dtype),
+              "riemann_middle": torch.linspace(1 / (2 * n), 1 - 1 / (2 * n), n, dtype=dtype),
+              "riemann_trapezoid": torch.linspace(0, 1, n, dtype=dtype)}[method]
+    weights = torch.full((n,), 1 / n, dtype=dtype)
+    if method == "riemann_trapezoid":
+        weights[[0, -1]] /= 2
+    return alphas, weights
+
+
+def integrated_gradients(model: nn.Module, x: Tensor, target: int | Tensor,
+                         baseline: Tensor | float | None = None, n_steps: int = 50,
+                         method: str = "gausslegendre", return_gap: bool = False,
+                         batch_size: int | None = None):
+    """Integrated Gradients (Sundararajan, Taly & Yan 2017, eq. 1 and its Riemann sum):
+    (x − x') · ∫₀¹ ∂S(x' + α(x − x'))/∂x dα, with baseline x' (zeros by default).
+
+    ``method`` takes Captum's names; the result equals Captum's ``IntegratedGradients``
+    for the same arguments. Completeness: the attributions of a sample sum to
+    S(x) − S(x'). With ``return_gap=True`` also returns that gap per sample,
+    Σ attributions − (S(x) − S(x')), which shrinks as ``n_steps`` grows.
+    """
+    _check_model_and_x(model, x)
+    baseline = _check_baseline(baseline, x)
+    t = _targets(target, len(x), x.device)
+    alphas, weights = ig_alphas_and_weights(n_steps, method, dtype=x.dtype)
+    alphas, weights = alphas.to(x.device), weights.to(x.device)
+    shape = (-1, *[1] * x.dim())
+    path = baseline + alphas.view(shape) * (x - baseline)               # (n_steps, N, ...)
+    _, g = _scores_and_grads(model, path.reshape(-1, *x.shape[1:]), t.repeat(n_steps), batch_size)
+    avg_grad = (weights.view(shape) * g.view(n_steps, *x.shape)).sum(0)  # (N, ...)
+    attributions = (x - baseline) * avg_grad
+    if not return_gap:
+        return attributions
+    with torch.no_grad():
+        delta = _pick(_forward(model, x), t) - _pick(_forward(model, baseline), t)
+    return attributions, attributions.reshape(len(x), -1).sum(1) - delta
+
+
+# --- class activation maps ------------------------------------------------------------------
+
+def _check_layer(model: nn.Module, layer: nn.Module) -> None:
+    if not any(m is layer for m in model.modules()):
+        raise ValueError("layer is not a module of model; pass one of its layers, "
+                         "e.g. model.features[-1] (see print(model))")
+
+
+def _layer_output(model: nn.Module, layer: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
+    """Model output and the output of ``layer`` (kept in the graph)."""
+    store = {}
+    handle = layer.register_forward_hook(lambda mod, inp, out: store.__setitem__("a", out))
+    try:
+        out = _forward(model, x)
+    finally:
+        handle.remove()
+    if store["a"].dim() != 4:
+        raise ValueError(f"the layer's output must be a feature map (N, K, h, w), got "
+                         f"{tuple(store['a'].shape)}; pick a convolutional layer")
+    return out, store["a"]
+
+
+def _upsample(maps: Tensor, x: Tensor) -> Tensor:
+    return F.interpolate(maps, size=x.shape[2:], mode="bilinear", align_corners=False)
+
+
+def grad_cam(model: nn.Module, x: Tensor, target: int | Tensor, layer: nn.Module,
+             upsample: bool = True) -> Tensor:
+    """Grad-CAM (Selvaraju et al. 2017, eqs. 1–2): ReLU(Σ_k α_k A^k) with α_k the
+    spatial mean of ∂S_target/∂A^k for the feature maps A of ``layer``.
+
+    Returns ``(N, 1, H, W)`` (bilinearly upsampled to x) or, with ``upsample=False``,
+    ``(N, 1, h, w)`` at the layer's resolution — equal to Captum's
+    ``LayerGradCam(model, layer).attribute(x, target, relu_attributions=True)``.
+    """
+    _check_model_and_x(model, x, min_dim=4)
+    _check_layer(model, layer)
+    t = _targets(target, len(x), x.device)
+    out, a = _layer_output(model, layer, x.detach())
+    (g,) = torch.autograd.grad(_pick(out, t).sum(), a)
+    alpha = g.mean(dim=(2, 3), keepdim=True)                            # (N, K, 1, 1)
+    maps = F.relu((alpha * a).sum(1, keepdim=True)).detach()             # (N, 1, h, w)
+    return _upsample(maps, x) if upsample else maps
+
+
+def cam(model: nn.Module, x: Tensor, target: int | Tensor, layer: nn.Module, fc: nn.Linear,
+        upsample: bool = True) -> Tensor:
+    """Class activation map (Zhou et al. 2016, eq. 2) of a network that ends in
+    global average pooling of ``layer``'s maps A followed by the linear layer ``fc``:
+    M_c = Σ_k w_{c,k} A^k. Returns ``(N, 1, H, W)`` (or ``(N, 1, h, w)``)."""
+    _check_model_and_x(model, x, min_dim=4)
+    _check_layer(model, layer)
+    if not isinstance(fc, nn.Linear):
+        raise ValueError("fc must be the nn.Linear after the global average pooling")
+    t = _targets(target, len(x), x.device)
+    with torch.no_grad():
+        out, a = _layer_output(model, layer, x)
+        _pick(out, t)                                                    # checks the targets
+        if a.shape[1] != fc.in_features:
+            raise ValueError(f"layer gives {a.shape[1]} maps but fc expects {fc.in_features} "
+                             "inputs: CAM needs layer → global average pool → fc")
+        maps = torch.einsum("nk,nkhw->nhw", fc.weight[t], a)[:, None]
+    return _upsample(maps, x) if upsample else maps
+
+
+# --- perturbation methods -------------------------------------------------------------------
+
+def occlusion(model: nn.Module, x: Tensor, target: int | Tensor, window: int, stride: int,
+              baseline: float | Tensor = 0.0, batch_size: int = 1024) -> Tensor:
+    """Occlusion (Zeiler & Fergus 2014): slide a ``window``×``window`` patch of
+    ``baseline`` over every channel with step ``stride``; a pixel gets the mean drop
+    S(x) − S(x with the patch) over the patches that cover it. Windows at the border
+    are clipped. Equals Captum's ``Occlusion`` with ``sliding_window_shapes=(C, window,
+    window)`` and ``strides=(C, stride, stride)``."""
+    _check_model_and_x(model, x, min_dim=4)
+    n, c, h, w = x.shape
+    if not (1 <= window <= min(h, w)) or not (1 <= stride <= window):
+        raise ValueError(f"need 1 ≤ window ≤ {min(h, w)} (the image size) and "
+                         f"1 ≤ stride ≤ window, got window={window}, stride={stride}")
+    baseline = _check_baseline(baseline, x)
+    t = _targets(target, n, x.device)
+    rows = [i * stride for i in range(math.ceil((h - window) / stride) + 1)]
+    cols = [j * stride for j in range(math.ceil((w - window) / stride) + 1)]
+    masks = torch.zeros(len(rows) * len(cols), h, w, dtype=x.dtype, device=x.device)
+    for p, (r, q) in enumerate((r, q) for r in rows for q in cols):
+        masks[p, r:r + window, q:q + window] = 1                       # (P, H, W)
+    m = masks[None, :, None]                                            # (1, P, 1, H, W)
+    occluded = (x[:, None] * (1 - m) + baseline[:, None] * m).reshape(-1, c, h, w)
+    with torch.no_grad():
+        full = _pick(_forward(model, x), t)                             # (N,)
+        tp = t.repeat_interleave(len(masks))
+        scores = torch.cat([_pick(_forward(model, occluded[i:i + batch_size]), tp[i:i + batch_size])
+                            for i in range(0, len(occluded), batch_size)]).view(n, -1)
+    drop = full[:, None] - scores                                        # (N, P)
+    per_pixel = torch.einsum("np,phw->nhw", drop, masks) / masks.sum(0)
+    return per_pixel[:, None].expand(n, c, h, w).clone()
+
+
+def blur(x: Tensor, sigma: float = 2.0) -> Tensor:
+    """Gaussian blur of a batch ``(N, C, H, W)``, each channel alone (reflect padding)."""
+    radius = max(1, int(math.ceil(3 * sigma)))
+    k = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-k ** 2 / (2 * sigma ** 2))
+    k = k / k.sum()
+    c = x.shape[1]
+    pad = min(radius, x.shape[2] - 1, x.shape[3] - 1)
+    k = k[radius - pad: radius + pad + 1]
+    k = k / k.sum()
+    y = F.pad(x, (pad, pad, pad, pad), mode="reflect")
+    y = F.conv2d(y, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(y, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def meaningful_perturbation(model: nn.Module, x: Tensor, target: int | Tensor,
+                            steps: int = 300, lr: float = 0.1, l1: float = 0.05,
+                            tv: float = 0.2, mask_size: int | None = None,
+                            blur_sigma: float = 2.0, seed: int = 0) -> Tensor:
+    """Meaningful perturbation (Fong & Vedaldi 2017, eq. 3, the deletion game): find the
+    smallest, smoothest region whose blurring destroys the target's probability,
+
+        min_m  l1·‖1 − m‖₁ + tv·TV(m) + p_target(m ⊙ x + (1 − m) ⊙ blur(x)),
+
+    with m ∈ [0, 1] kept at ``mask_size``² resolution and upsampled (smoothness).
+    Returns the deletion map 1 − m, ``(N, 1, H, W)``: 1 where the evidence was."""
+    _check_model_and_x(model, x, min_dim=4)
+    t = _targets(target, len(x), x.device)
+    n, _, h, w = x.shape
+    size = mask_size or max(2, min(h, w) // 4)
+    x = x.detach()
+    blurred = blur(x, blur_sigma)
+    gen = torch.Generator().manual_seed(seed)
+    # logits of a mask near 1 (keep everything); small noise breaks ties
+    m_logit = (3.0 + 0.01 * torch.randn(n, 1, size, size, generator=gen, dtype=x.dtype)).to(x.device)
+    m_logit.requires_grad_(True)
+    opt = torch.optim.Adam([m_logit], lr=lr)
+    for _ in range(steps):
+        small = torch.sigmoid(m_logit)                                  # (N, 1, s, s)
+        m = _upsample(small, x)                                         # (N, 1, H, W)
+        p = _pick(_forward(model, m * x + (1 - m) * blurred).softmax(1), t)
+        tv_term = ((small[..., 1:, :] - small[..., :-1, :]).abs().mean(dim=(1, 2, 3)) +
+                   (small[..., :, 1:] - small[..., :, :-1]).abs().mean(dim=(1, 2, 3)))
+        loss = l1 * (1 - small).mean(dim=(1, 2, 3)) + tv * tv_term + p
+        opt.zero_grad()
+        loss.sum().backward()
+        opt.step()
+    with torch.no_grad():
+        return 1 - _upsample(torch.sigmoid(m_logit), x)
+
+
+def class_model_visualization(model: nn.Module, target: int | Tensor, shape: tuple[int, ...],
+                              steps: int = 200, lr: float = 0.1, l2: float = 1e-2,
+                              device=None) -> Tensor:
+    """Class model visualisation (Simonyan, Vedaldi & Zisserman 2014, eq. 1): the image
+    I that maximises S_c(I) − l2·‖I‖², by gradient ascent from zero. ``target`` may be a
+    tensor of classes (one image each). Returns ``(len(target), *shape)``."""
+    if not isinstance(model, nn.Module) or model.training:
+        raise ValueError("pass a model in eval mode (call model.eval() first)")
+    param = next(model.parameters(), None)
+    device = device or (param.device if param is not None else "cpu")
+    dtype = param.dtype if param is not None else torch.float32
+    n = len(target) if isinstance(target, Tensor) and target.dim() == 1 else 1
+    t = _targets(target, n, device)
+    img = torch.zeros(n, *shape, device=device, dtype=dtype, requires_grad=True)
+    opt = torch.optim.Adam([img], lr=lr)
+    for _ in range(steps):
+        score = _pick(_forward(model, img), t)
+        loss = -(score - l2 * (img ** 2).flatten(1).sum(1)).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return img.detach()
+
+
+# --- one door for widgets and tables -------------------------------------------------------
+
+#: Method name → the knobs it takes (used by the widgets and the notebook's tables).
+METHODS = {
+    "gradient": (),
+    "input × gradient": (),
+    "SmoothGrad": ("sigma", "n_samples"),
+    "Integrated Gradients": ("n_steps", "baseline"),
+    "Grad-CAM": (),
+    "occlusion": ("window",),
+}
+
+
+def explain(method: str, model: nn.Module, x: Tensor, target: int | Tensor, *,
+            layer: nn.Module | None = None, sigma: float = 0.15, n_samples: int = 50,
+            n_steps: int = 50, baseline: Tensor | float | None = None, window: int = 2,
+            seed: int = 0) -> Tensor:
+    """Call the method named ``method`` (a key of :data:`METHODS`) with its knobs.
+    Grad-CAM needs ``layer``; its map is upsampled and repeated over x's channels so
+    every method returns x's shape."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS)}")
+    if method == "gradient":
+        return gradient(model, x, target)
+    if method == "input × gradient":
+        return input_x_gradient(model, x, target)
+    if method == "SmoothGrad":
+        return smoothgrad(model, x, target, n_samples=n_samples, sigma=sigma, seed=seed)
+    if method == "Integrated Gradients":
+        return integrated_gradients(model, x, target, baseline, n_steps=n_steps)
+    if method == "Grad-CAM":
+        if layer is None:
+            raise ValueError("Grad-CAM needs layer=..., e.g. model.features[-1]")
+        return grad_cam(model, x, target, layer).expand_as(x).clone()
+    return occlusion(model, x, target, window=window, stride=1,
+                     baseline=0.0 if baseline is None else baseline)
