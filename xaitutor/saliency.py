@@ -310,25 +310,28 @@ def blur(x: Tensor, sigma: float = 2.0) -> Tensor:
 
 
 def meaningful_perturbation(model: nn.Module, x: Tensor, target: int | Tensor,
-                            steps: int = 300, lr: float = 0.1, l1: float = 0.05,
+                            steps: int = 300, lr: float = 0.1, l1: float = 1.0,
                             tv: float = 0.2, mask_size: int | None = None,
-                            blur_sigma: float = 2.0, seed: int = 0) -> Tensor:
+                            blur_sigma: float | None = None, seed: int = 0) -> Tensor:
     """Meaningful perturbation (Fong & Vedaldi 2017, eq. 3, the deletion game): find the
     smallest, smoothest region whose blurring destroys the target's probability,
 
         min_m  l1·‖1 − m‖₁ + tv·TV(m) + p_target(m ⊙ x + (1 − m) ⊙ blur(x)),
 
-    with m ∈ [0, 1] kept at ``mask_size``² resolution and upsampled (smoothness).
+    with m ∈ [0, 1] kept at ``mask_size``² resolution (default H/2) and upsampled
+    (smoothness); the norms are means over the mask. The blur (σ = H/4 by default) must
+    be strong enough to erase a shape, or deleting it costs the class nothing.
     Returns the deletion map 1 − m, ``(N, 1, H, W)``: 1 where the evidence was."""
     _check_model_and_x(model, x, min_dim=4)
     t = _targets(target, len(x), x.device)
     n, _, h, w = x.shape
-    size = mask_size or max(2, min(h, w) // 4)
+    size = mask_size or max(2, min(h, w) // 2)
     x = x.detach()
-    blurred = blur(x, blur_sigma)
+    blurred = blur(x, blur_sigma or min(h, w) / 4)
     gen = torch.Generator().manual_seed(seed)
-    # logits of a mask near 1 (keep everything); small noise breaks ties
-    m_logit = (3.0 + 0.01 * torch.randn(n, 1, size, size, generator=gen, dtype=x.dtype)).to(x.device)
+    # start half-way (m = 0.5), where the class probability is not yet saturated; a
+    # mask started at "keep everything" stays there, its gradient lost in the softmax
+    m_logit = (0.01 * torch.randn(n, 1, size, size, generator=gen, dtype=x.dtype)).to(x.device)
     m_logit.requires_grad_(True)
     opt = torch.optim.Adam([m_logit], lr=lr)
     for _ in range(steps):
@@ -347,10 +350,13 @@ def meaningful_perturbation(model: nn.Module, x: Tensor, target: int | Tensor,
 
 def class_model_visualization(model: nn.Module, target: int | Tensor, shape: tuple[int, ...],
                               steps: int = 200, lr: float = 0.1, l2: float = 1e-2,
-                              device=None) -> Tensor:
+                              bounds: tuple[float, float] | None = None, device=None) -> Tensor:
     """Class model visualisation (Simonyan, Vedaldi & Zisserman 2014, eq. 1): the image
-    I that maximises S_c(I) − l2·‖I‖², by gradient ascent from zero. ``target`` may be a
-    tensor of classes (one image each). Returns ``(len(target), *shape)``."""
+    I that maximises the unnormalised score S_c(I) − l2·‖I‖², by gradient ascent from
+    zero. ``bounds=(lo, hi)`` projects I back into the pixel range after every step (the
+    paper does not; without it the image can leave the range of real images).
+    ``target`` may be a tensor of classes (one image each). Returns
+    ``(len(target), *shape)``."""
     if not isinstance(model, nn.Module) or model.training:
         raise ValueError("pass a model in eval mode (call model.eval() first)")
     param = next(model.parameters(), None)
@@ -366,6 +372,9 @@ def class_model_visualization(model: nn.Module, target: int | Tensor, shape: tup
         opt.zero_grad()
         loss.backward()
         opt.step()
+        if bounds is not None:
+            with torch.no_grad():
+                img.clamp_(*bounds)
     return img.detach()
 
 
