@@ -70,3 +70,29 @@ def test_split_is_seeded_disjoint_and_complete():
 def test_bad_input_is_explained(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_digits_are_the_bundled_8x8_images_in_unit_range():
+    x, y = data.digits()
+    assert x.shape == (1797, 1, 8, 8) and x.dtype == torch.float32 and y.dtype == torch.int64
+    assert x.min() == 0 and x.max() == 1 and sorted(y.unique().tolist()) == list(range(10))
+
+
+def test_shapes_masks_mark_the_bright_object_and_are_seeded():
+    x, y, mask = data.shapes(50, seed=3)
+    assert x.shape == mask.shape == (50, 1, 20, 20) and mask.dtype == torch.bool
+    assert (x[mask] >= 0.7).all() and (x[~mask] <= 0.25).all()       # object vs background
+    assert set(y.tolist()) <= {0, 1, 2} and (mask.flatten(1).sum(1) > 5).all()
+    assert all(torch.equal(a, b) for a, b in zip(data.shapes(50, seed=3), (x, y, mask)))
+
+
+def test_spurious_watermark_marks_exactly_the_squares():
+    x, y, mask = data.shapes(90, seed=0, watermark="spurious")
+    stamped = (x[:, 0, -4:-1, -4:-1] == 1.0).flatten(1).all(1)
+    assert torch.equal(stamped, y == 0)
+    assert not mask[:, :, -4:-1, -4:-1].any()                        # the watermark is not the object
+    xr, yr, _ = data.shapes(300, seed=0, watermark="random")
+    stamped = (xr[:, 0, -4:-1, -4:-1] == 1.0).flatten(1).all(1)
+    assert 0.2 < stamped.float().mean() < 0.45
+    with pytest.raises(ValueError, match="watermark must be"):
+        data.shapes(10, watermark="logo")

@@ -106,3 +106,54 @@ def test_time_update_needs_a_new_value(sequential_xor):
     box = widgets.intervention_playground(*sequential_xor)
     with pytest.raises(ValueError, match="must differ"):
         widgets.time_update(box.controls["c1"], -1)
+
+
+# --- saliency widgets (notebook 02) ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def digit_model():
+    from xaitutor import models
+    x, y = data.digits()
+    torch.manual_seed(0)
+    model = models.fit_classifier(models.SmallCNN(1, 10), x[:600], y[:600], epochs=5, progress=False)
+    return model, x[1000:1040], y[1000:1040]
+
+
+def test_saliency_explorer_answers_every_method_within_100_ms(digit_model):
+    model, x, y = digit_model
+    box = widgets.saliency_explorer(model, x, y, model.features[-1])
+    first = box.image.value
+    for method in ["input × gradient", "SmoothGrad", "Integrated Gradients", "Grad-CAM", "occlusion"]:
+        seconds = widgets.time_update(box.controls["method"], method, repeats=3)
+        assert seconds < 0.1, f"{method}: {seconds * 1000:.0f} ms"
+        box.controls["method"].value = method
+        assert "⚠" not in box.status.value and box.image.value != first
+    box.controls["method"].value = "SmoothGrad"
+    assert not box.controls["sigma"].disabled and box.controls["n_steps"].disabled
+    before = box.image.value
+    box.controls["sigma"].value = 0.4
+    assert box.image.value != before
+
+
+def test_saliency_explorer_explains_a_bad_index_and_recovers(digit_model):
+    model, x, y = digit_model
+    box = widgets.saliency_explorer(model, x, y, model.features[-1])
+    box.controls["index"].value = -3
+    assert "image -3 does not exist" in box.status.value
+    box.controls["index"].value = 4
+    assert "predicted" in box.status.value
+
+
+def test_deletion_explorer_reports_auc_and_follows_its_controls(digit_model):
+    model, x, y = digit_model
+    box = widgets.deletion_explorer(model, x, y, model.features[-1], n_steps=8)
+    assert "deletion AUC" in box.status.value
+    before = box.image.value
+    box.controls["step"].value = 6
+    assert box.image.value != before
+    box.controls["mode"].value = "insertion"
+    assert "insertion AUC" in box.status.value and "higher is more faithful" in box.status.value
+    box.controls["method"].value = "random order"
+    assert "AUC" in box.status.value
+    box.controls["index"].value = 99
+    assert "does not exist" in box.status.value

@@ -76,12 +76,13 @@ def plot_decision_regions(ax: plt.Axes, predict: Callable[[Tensor], Tensor], x: 
         points = (mean + grid @ basis).to(x.device, x.dtype)     # back to input space
         regions = predict(points).cpu().view(resolution, resolution)
         pred = predict(x).cpu()
-    ax.contourf(g0, g1, regions, levels=[-0.5, 0.5, 1.5], cmap=ListedColormap(OKABE_ITO[:2]),
-                alpha=0.25)
+    ax.contourf(g0.numpy(), g1.numpy(), regions.numpy(), levels=[-0.5, 0.5, 1.5],
+                cmap=ListedColormap(OKABE_ITO[:2]), alpha=0.25)
+    z = z.numpy()
     for cls in (0, 1):
-        sel = y_cpu == cls
+        sel = (y_cpu == cls).numpy()
         ax.scatter(z[sel, 0], z[sel, 1], s=10, color=OKABE_ITO[cls], label=labels[cls])
-    wrong = pred != y_cpu
+    wrong = (pred != y_cpu).numpy()
     if wrong.any():
         ax.scatter(z[wrong, 0], z[wrong, 1], marker="x", s=40, color="black", label="mistake")
     ax.set(xlabel=axis_labels[0], ylabel=axis_labels[1], title=title)
@@ -124,12 +125,12 @@ def plot_attribution(ax: plt.Axes, image: Tensor, attribution: Tensor, title: st
     never negative use viridis. ``image`` is ``(C, H, W)``; ``attribution`` ``(C or 1,
     H, W)`` is summed over channels."""
     img = image.detach().float().cpu()
-    img = img.mean(0) if img.dim() == 3 else img
+    img = (img.mean(0) if img.dim() == 3 else img).numpy()
     a = attribution.detach().float().cpu()
-    a = a.sum(0) if a.dim() == 3 else a
+    a = (a.sum(0) if a.dim() == 3 else a).numpy()
     ax.imshow(img, cmap="gray", interpolation="nearest")
     if (a < 0).any():
-        lim = float(a.abs().max()) or 1.0
+        lim = float(np.abs(a).max()) or 1.0
         im = ax.imshow(a, cmap="RdBu_r", vmin=-lim, vmax=lim, alpha=alpha, interpolation="nearest")
     else:
         im = ax.imshow(a, cmap="viridis", vmin=0, vmax=float(a.max()) or 1.0, alpha=alpha,

@@ -268,12 +268,13 @@ def deletion_explorer(model: torch.nn.Module, x: Tensor, y: Tensor, layer: torch
         shown = torch.where(keep, 0.0, xi[0]) if mode.value == "deletion" else torch.where(keep, xi[0], 0.0)
         fig = Figure(figsize=(7.5, 3.4), layout="constrained")
         ax0, ax1 = fig.subplots(1, 2, width_ratios=[1.6, 1])
-        ax0.plot(torch.linspace(0, 1, n_steps + 1), curve, marker="o", color=OKABE_ITO[0])
-        ax0.fill_between(torch.linspace(0, 1, n_steps + 1), curve, alpha=0.2, color=OKABE_ITO[0])
+        fractions, curve = torch.linspace(0, 1, n_steps + 1).numpy(), curve.numpy()
+        ax0.plot(fractions, curve, marker="o", color=OKABE_ITO[0])
+        ax0.fill_between(fractions, curve, alpha=0.2, color=OKABE_ITO[0])
         ax0.axvline(step.value / n_steps, color="k", ls=":")
         ax0.set(xlabel=f"fraction of pixels {'deleted' if mode.value == 'deletion' else 'inserted'}",
                 ylabel="class probability", ylim=(0, 1.02), title=f"AUC = {area:.2f}")
-        ax1.imshow(shown.mean(0).cpu(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax1.imshow(shown.mean(0).cpu().numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax1.set(xticks=[], yticks=[], title=f"step {step.value}/{n_steps}")
         image.value = figure_to_png(fig)
         better = "lower" if mode.value == "deletion" else "higher"
