@@ -157,3 +157,34 @@ def test_deletion_explorer_reports_auc_and_follows_its_controls(digit_model):
     assert "AUC" in box.status.value
     box.controls["index"].value = 99
     assert "does not exist" in box.status.value
+
+
+# --- influence widget (notebook 03) ------------------------------------------------------
+
+def test_influence_explorer_shows_points_and_the_check():
+    from torch import nn
+
+    from xaitutor import influence
+    x, y = data.digits()
+    sel = (y == 3) | (y == 8)
+    x, y = x[sel].flatten(1).double()[:200], (y[sel] == 8).long()[:200]
+    train, test = (x[:150], y[:150]), (x[150:], y[150:])
+    torch.manual_seed(0)
+    model = nn.Linear(64, 2).double()
+    influence.fit(model, nn.CrossEntropyLoss(), *train)
+    idx = torch.arange(0, 150, 10)
+    thetas = influence.retrain_without(model, nn.CrossEntropyLoss(), train, idx, progress=False)
+    box = widgets.influence_explorer(model, nn.CrossEntropyLoss(), train, test, idx, thetas,
+                                     class_names=["3", "8"])
+    assert "exact: most helpful point" in box.status.value
+    assert float(box.status.value.rsplit("r = ", 1)[1]) >= 0.95       # predicted vs retrained
+    assert box.controls["depth"].disabled
+    before = box.image.value
+    box.controls["index"].value = 7
+    assert box.image.value != before
+    box.controls["method"].value = "lissa"
+    assert not box.controls["depth"].disabled and "lissa" in box.status.value
+    box.controls["index"].value = 500
+    assert "does not exist" in box.status.value
+    box.controls["index"].value = 1
+    assert "most helpful" in box.status.value

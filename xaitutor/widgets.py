@@ -17,11 +17,11 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from . import concepts, data, metrics, saliency
+from . import concepts, data, influence, metrics, saliency
 from .plotting import OKABE_ITO, figure_to_png, plot_attribution, plot_decision_regions
 
 __all__ = ["concept_model_explorer", "intervention_playground", "saliency_explorer",
-           "deletion_explorer", "time_update", "MODEL_CHOICES"]
+           "deletion_explorer", "influence_explorer", "time_update", "MODEL_CHOICES"]
 
 MODEL_CHOICES = concepts.MODELS
 LAMBDAS = (0.0, 0.01, 0.1, 1.0, 10.0)
@@ -285,6 +285,80 @@ def deletion_explorer(model: torch.nn.Module, x: Tensor, y: Tensor, layer: torch
     show()
     box = widgets.VBox([widgets.HBox([index, method, mode]), step, status, image])
     box.controls = {"index": index, "method": method, "mode": mode, "step": step}
+    box.status, box.image = status, image
+    return box
+
+
+def influence_explorer(model: torch.nn.Module, loss_fn, train: tuple[Tensor, Tensor],
+                       test: tuple[Tensor, Tensor], loo_indices: Tensor, loo_thetas: Tensor,
+                       l2: float = 1e-2, image_shape: tuple[int, int] = (8, 8),
+                       class_names: Sequence[str] | None = None, top: int = 4) -> widgets.VBox:
+    """Pick a test point and a solver (with its damping and LiSSA depth): see the most
+    helpful and most harmful training images, and the predicted against the actual
+    change of the test loss for the training points retrained without
+    (``loo_indices`` with their retrained parameters ``loo_thetas``)."""
+    (X, Y), (Xt, Yt) = train, test
+    names = list(class_names or [str(c) for c in range(int(Y.max()) + 1)])
+    index = _image_index(len(Xt))
+    method = widgets.Dropdown(options=list(influence.METHODS), value="exact", description="solver")
+    damping = widgets.SelectionSlider(options=(0.0, 0.001, 0.01, 0.1, 1.0), value=0.0,
+                                      description="damping", continuous_update=False)
+    depth = widgets.SelectionSlider(options=(10, 50, 200, 1000), value=200,
+                                    description="LiSSA depth", continuous_update=False,
+                                    style={"description_width": "initial"})
+    status, image = widgets.HTML(), widgets.Image(format="png")
+    actual_all = influence.loss_change(model, loss_fn, loo_thetas, test)      # (n_test, K)
+    cache: dict[tuple, Tensor] = {}
+
+    def show(change=None):
+        depth.disabled = method.value != "lissa"
+        i = index.value
+        if not 0 <= i < len(Xt):
+            status.value = _message(f"test point {i} does not exist: choose 0..{len(Xt) - 1}")
+            return
+        key = (i, method.value, damping.value, depth.value if method.value == "lissa" else None)
+        try:
+            if key not in cache:
+                cache[key] = influence.influence(model, loss_fn, train, (Xt[i:i + 1], Yt[i:i + 1]),
+                                                 l2=l2, method=method.value, damping=damping.value,
+                                                 lissa_depth=depth.value)[0]
+        except ValueError as e:
+            status.value = _message(str(e))
+            return
+        scores = cache[key]
+        order = scores.argsort()
+        pred, actual = scores[loo_indices].cpu(), actual_all[i].cpu()
+        r = torch.corrcoef(torch.stack([pred, actual]))[0, 1].item()
+        fig = Figure(figsize=(11, 3.6), layout="constrained")
+        grid = fig.add_gridspec(2, top + 3)
+        ax = fig.add_subplot(grid[:, :2])
+        ax.scatter(actual.numpy(), pred.numpy(), s=18, color=OKABE_ITO[0])
+        lim = float(torch.cat([pred, actual]).abs().max()) * 1.1 or 1.0
+        ax.plot([-lim, lim], [-lim, lim], color="k", ls=":", lw=1)
+        ax.set(xlabel="actual change (retrained)", ylabel="predicted", title=f"Pearson r = {r:.2f}")
+        ax.ticklabel_format(style="sci", scilimits=(-2, 2))
+        ax_t = fig.add_subplot(grid[:, 2])
+        ax_t.imshow(Xt[i].reshape(image_shape).cpu().numpy(), cmap="gray")
+        ax_t.set_title(f"test: {names[int(Yt[i])]}")
+        for row, (label, idx) in enumerate((("helpful", order.flip(0)[:top]), ("harmful", order[:top]))):
+            for k, j in enumerate(idx.tolist()):
+                a = fig.add_subplot(grid[row, 3 + k])
+                a.imshow(X[j].reshape(image_shape).cpu().numpy(), cmap="gray")
+                a.set_title(f"{label} {names[int(Y[j])]}", fontsize=10,
+                            color=OKABE_ITO[2] if label == "helpful" else OKABE_ITO[5])
+        for a in fig.axes[1:]:
+            a.set(xticks=[], yticks=[])
+            a.grid(False)
+        image.value = figure_to_png(fig)
+        status.value = (f"{method.value}: most helpful point {int(order[-1])} "
+                        f"({scores[order[-1]].item():+.2e}), most harmful {int(order[0])} "
+                        f"({scores[order[0]].item():+.2e}); predicted vs actual r = {r:.2f}")
+
+    for w in (index, method, damping, depth):
+        w.observe(show, names="value")
+    show()
+    box = widgets.VBox([widgets.HBox([index, method]), widgets.HBox([damping, depth]), status, image])
+    box.controls = {"index": index, "method": method, "damping": damping, "depth": depth}
     box.status, box.image = status, image
     return box
 
