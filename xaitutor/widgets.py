@@ -17,11 +17,12 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from . import concepts, data, influence, metrics, saliency
+from . import concepts, counterfactuals, data, influence, metrics, saliency
 from .plotting import OKABE_ITO, figure_to_png, plot_attribution, plot_decision_regions
 
 __all__ = ["concept_model_explorer", "intervention_playground", "saliency_explorer",
-           "deletion_explorer", "influence_explorer", "time_update", "MODEL_CHOICES"]
+           "deletion_explorer", "influence_explorer", "counterfactual_explorer", "path_explorer",
+           "time_update", "MODEL_CHOICES"]
 
 MODEL_CHOICES = concepts.MODELS
 LAMBDAS = (0.0, 0.01, 0.1, 1.0, 10.0)
@@ -359,6 +360,113 @@ def influence_explorer(model: torch.nn.Module, loss_fn, train: tuple[Tensor, Ten
     show()
     box = widgets.VBox([widgets.HBox([index, method]), widgets.HBox([damping, depth]), status, image])
     box.controls = {"index": index, "method": method, "damping": damping, "depth": depth}
+    box.status, box.image = status, image
+    return box
+
+
+def counterfactual_explorer(model: torch.nn.Module, x: Tensor, encoder: data.TabularEncoder,
+                            X_train: Tensor, y_train: Tensor, target: int = 1,
+                            one_way: dict[int, int] | None = None,
+                            default_immutable: Sequence[str] = ("age", "sex")) -> widgets.VBox:
+    """Pick an applicant (a row of ``x``), tick the features that may not change, move λ
+    (proximity) and μ (sparsity): see the counterfactual as a before/after table with
+    its metrics."""
+    n = len(x)
+    columns = list(encoder.numeric) + list(encoder.categorical)
+    index = _image_index(n)
+    index.description = f"applicant (0..{n - 1})"
+    frozen = {c: widgets.Checkbox(value=c in default_immutable, description=c, indent=False,
+                                  layout={"width": "150px"}) for c in columns}
+    lam = widgets.SelectionSlider(options=(0.0, 0.01, 0.1, 1.0), value=0.1, description="λ",
+                                  continuous_update=False)
+    mu = widgets.SelectionSlider(options=(0.0, 0.01, 0.1, 0.5), value=0.0, description="μ",
+                                 continuous_update=False)
+    view = widgets.HTML()
+    mads, bounds = counterfactuals.mad(X_train), encoder.bounds(X_train)
+
+    def show(change=None):
+        i = index.value
+        if not 0 <= i < n:
+            view.value = _message(f"applicant {i} does not exist: choose 0..{n - 1}")
+            return
+        immutable = [j for c, box in frozen.items() if box.value for j in encoder.columns_of(c)]
+        try:
+            r = counterfactuals.optimize(model, x[i:i + 1], target, lam=lam.value, mu=mu.value,
+                                         mad=mads, immutable=immutable, one_way=one_way,
+                                         bounds=bounds, categorical=encoder.categorical_groups,
+                                         steps=200)
+        except ValueError as e:
+            view.value = _message(str(e))
+            return
+        m = counterfactuals.metrics(model, x[i:i + 1], r.x_cf, target, X_train, y_train, mad=mads,
+                                    immutable=immutable, one_way=one_way, bounds=bounds,
+                                    categorical=encoder.categorical_groups)
+        before, after = encoder.decode(x[i])[0], encoder.decode(r.x_cf[0])[0]
+        rows = ""
+        for c in columns:
+            lock = " 🔒" if frozen[c].value else ""
+            style = ' style="font-weight:bold;color:#D55E00"' if before[c] != after[c] else ""
+            rows += (f"<tr><td>{html.escape(c)}{lock}</td><td>{html.escape(str(before[c]))}</td>"
+                     f"<td{style}>{html.escape(str(after[c]))}</td></tr>")
+        verdict = "✓ approved" if bool(r.valid[0]) else "✗ still rejected (no valid counterfactual found)"
+        view.value = ('<table style="font-size:1.05em"><tr><th>feature</th><th>now</th>'
+                      f"<th>counterfactual</th></tr>{rows}</table>"
+                      f"<p style='font-size:1.1em'>{verdict} · features changed "
+                      f"{m['sparsity']:.0f} · MAD distance {m['proximity_mad']:.2f} · "
+                      f"LOF inlier {'yes' if m['plausibility_lof'] == 1 else 'no'}</p>")
+
+    for w in (index, lam, mu, *frozen.values()):
+        w.observe(show, names="value")
+    show()
+    box = widgets.VBox([widgets.HBox([index, lam, mu]),
+                        widgets.HTML("<b>may not change:</b>"),
+                        widgets.HBox(list(frozen.values()), layout={"flex_flow": "row wrap"}), view])
+    box.controls = {"index": index, "lam": lam, "mu": mu, **{f"freeze {c}": w for c, w in frozen.items()}}
+    box.view = view
+    return box
+
+
+def path_explorer(model: torch.nn.Module, X: Tensor, y: Tensor, target: int = 1) -> widgets.VBox:
+    """The 2-D toy: choose a start point, λ and μ, and watch the optimiser's path to the
+    decision boundary (white line) and beyond."""
+    lo, hi = X.min(0).values, X.max(0).values
+    sx = widgets.FloatSlider(value=float(lo[0] + 0.25 * (hi[0] - lo[0])), min=float(lo[0]), max=float(hi[0]),
+                             step=0.05, description="start x₁", continuous_update=False)
+    sy = widgets.FloatSlider(value=float(lo[1] + 0.75 * (hi[1] - lo[1])), min=float(lo[1]), max=float(hi[1]),
+                             step=0.05, description="start x₂", continuous_update=False)
+    lam = widgets.SelectionSlider(options=(0.0, 0.01, 0.1, 1.0), value=0.1, description="λ",
+                                  continuous_update=False)
+    mu = widgets.SelectionSlider(options=(0.0, 0.1, 0.5, 1.0), value=0.0, description="μ",
+                                 continuous_update=False)
+    status, image = widgets.HTML(), widgets.Image(format="png")
+
+    def show(change=None):
+        start = torch.tensor([[sx.value, sy.value]], dtype=X.dtype, device=X.device)
+        try:
+            r = counterfactuals.optimize(model, start, target, lam=lam.value, mu=mu.value,
+                                         distance="l1", steps=150, record_path=True)
+        except ValueError as e:
+            status.value = _message(str(e))
+            return
+        fig = Figure(figsize=(5.6, 4.6), layout="constrained")
+        ax = fig.add_subplot()
+        plot_decision_regions(ax, lambda p: model(p).argmax(1), X, y, title="counterfactual search")
+        p = r.path[:, 0].cpu().numpy()
+        ax.plot(p[:, 0], p[:, 1], color="k", lw=2)
+        ax.scatter(*p[0], s=90, color="white", edgecolor="k", zorder=3, label="start")
+        ax.scatter(*p[-1], s=140, marker="*", color=OKABE_ITO[5], edgecolor="k", zorder=3,
+                   label="counterfactual")
+        ax.legend(loc="lower right", fontsize=9)
+        image.value = figure_to_png(fig)
+        moved = (r.x_cf[0] - start[0]).abs()
+        status.value = (f"{'✓ valid' if bool(r.valid[0]) else '✗ not valid'} · moved "
+                        f"Δx₁ = {moved[0]:.2f}, Δx₂ = {moved[1]:.2f}")
+
+    for w in (sx, sy, lam, mu):
+        w.observe(show, names="value")
+    show()
+    box = widgets.VBox([widgets.HBox([sx, sy]), widgets.HBox([lam, mu]), status, image])
+    box.controls = {"x1": sx, "x2": sy, "lam": lam, "mu": mu}
     box.status, box.image = status, image
     return box
 
