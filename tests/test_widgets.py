@@ -188,3 +188,57 @@ def test_influence_explorer_shows_points_and_the_check():
     assert "does not exist" in box.status.value
     box.controls["index"].value = 1
     assert "most helpful" in box.status.value
+
+
+# --- counterfactual widgets (notebook 04) --------------------------------------------------
+
+@pytest.fixture(scope="module")
+def credit_model():
+    import torch.nn.functional as F
+    from torch import nn
+
+    from xaitutor.core import train
+    x, y, _, enc = data.german_credit()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(x.shape[1], 16), nn.ReLU(), nn.Linear(16, 2))
+    train(lambda xb, yb: F.cross_entropy(model(xb), yb), model, (x, y), epochs=100, progress=False)
+    model.eval()
+    with torch.no_grad():
+        rejected = x[model(x).argmax(1) == 0][:10]
+    return model, x, y, enc, rejected
+
+
+def test_counterfactual_explorer_respects_the_ticked_features(credit_model):
+    model, x, y, enc, rejected = credit_model
+    box = widgets.counterfactual_explorer(model, rejected, enc, x, y)
+    assert "counterfactual" in box.view.value and "approved" in box.view.value
+    assert box.controls["freeze age"].value and box.controls["freeze sex"].value
+    for name in ["job", "housing", "saving_accounts", "checking_account", "purpose"]:
+        box.controls[f"freeze {name}"].value = True             # two levers left: amount, duration
+    text = box.view.value
+    assert "🔒" in text
+    box.controls["lam"].value = 1.0
+    box.controls["index"].value = 3
+    assert box.view.value != text
+    for name in enc.numeric + tuple(enc.categorical):
+        box.controls[f"freeze {name}"].value = True
+    assert "every feature is immutable" in box.view.value        # message, still alive
+    box.controls["freeze duration"].value = False
+    assert "⚠" not in box.view.value
+
+
+def test_path_explorer_draws_a_path_and_follows_the_start(credit_model):
+    from torch import nn
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 2)).eval()
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([[0.0, 0.0], [1.0, 0.0]]))
+        model[0].bias.zero_()                                     # class 1 iff x₁ > 0
+    X = torch.tensor([[-1.0, -1.0], [1.0, 1.0], [-0.5, 0.5], [0.5, -0.5]])
+    box = widgets.path_explorer(model, X, (X[:, 0] > 0).long())
+    assert "✓ valid" in box.status.value and box.image.value[:4] == b"\x89PNG"
+    before = box.image.value
+    box.controls["x2"].value = -0.8
+    assert box.image.value != before
+    box.controls["x1"].value = 0.9                               # already class 1
+    assert "already predicted" in box.status.value
