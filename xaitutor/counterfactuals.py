@@ -254,7 +254,7 @@ def metrics(model: nn.Module, x: Tensor, x_cf: Tensor, target: int | Tensor, X_t
             y_train: Tensor | None = None, mad: Tensor | None = None, immutable=None,
             one_way: dict[int, int] | None = None, bounds: tuple | None = None,
             categorical: list[list[int]] | None = None, n_neighbors: int = 10,
-            tol: float = 1e-6) -> dict[str, float]:
+            tol: float = 1e-6, vae=None) -> dict[str, float]:
     """The standard quality measures of counterfactuals ``x_cf`` (``(N, D)`` or
     ``(N, k, D)``) for rows ``x`` ``(N, D)``:
 
@@ -267,7 +267,10 @@ def metrics(model: nn.Module, x: Tensor, x_cf: Tensor, target: int | Tensor, X_t
       those training points (scikit-learn, ``n_neighbors``);
     * ``feasibility_violations`` — mean number of broken constraints per counterfactual
       (immutable changed, one-way reversed, out of bounds, invalid one-hot);
-    * ``diversity`` — mean pairwise L1 distance within each row's k counterfactuals (k > 1).
+    * ``diversity`` — mean pairwise L1 distance within each row's k counterfactuals (k > 1);
+    * with a ``vae`` (:mod:`xaitutor.latent`): ``reconstruction_l1`` (how far the VAE's
+      reconstruction is from the counterfactual) and ``neg_elbo`` (−ELBO at the mean
+      code): both small for points that look like the data.
     """
     from sklearn.neighbors import LocalOutlierFactor
 
@@ -317,4 +320,8 @@ def metrics(model: nn.Module, x: Tensor, x_cf: Tensor, target: int | Tensor, X_t
     if k > 1:
         pair = torch.cdist(x_cf.double(), x_cf.double(), p=1)          # (N, k, k)
         out["diversity"] = (pair.sum((1, 2)) / (k * (k - 1))).mean().item()
+    if vae is not None:
+        with torch.no_grad():
+            out["reconstruction_l1"] = (vae.reconstruct(flat_cf) - flat_cf).abs().sum(1).mean().item()
+            out["neg_elbo"] = vae.negative_elbo(flat_cf, sample=False).mean().item()
     return out

@@ -1,0 +1,230 @@
+"""Counterfactuals in the latent space of a variational autoencoder: search where the
+data lives, decode, and the result looks like data.
+
+* :class:`VAE` and :func:`train_vae` — Kingma & Welling (2014): an MLP encoder gives
+  q(z|x) = N(μ, diag σ²), an MLP decoder p(x|z); training maximises the ELBO
+  E_q[log p(x|z)] − KL(q(z|x) ‖ N(0, I)). Likelihoods: ``"bernoulli"`` (images in
+  [0, 1]), ``"gaussian"`` (unit variance), ``"mixed"`` (Gaussian numeric columns first,
+  then one categorical softmax per one-hot group: tabular data).
+* :func:`counterfactual` — ``"revise"`` (Joshi et al. 2019: gradient descent on z for
+  the prediction loss + λ·‖decode(z) − x‖₁) and ``"cchvae"`` (Pawelczyk et al. 2020:
+  random search on growing spheres around the code of x, keeping the closest valid
+  decoded point). Both batched over rows; immutable columns are copied from x.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .core import train
+
+__all__ = ["VAE", "train_vae", "counterfactual", "LatentCounterfactuals", "METHODS"]
+
+METHODS = ("revise", "cchvae")
+
+
+class VAE(nn.Module):
+    """MLP encoder and decoder around a Gaussian latent of size ``latent_dim``."""
+
+    def __init__(self, n_features: int, latent_dim: int = 2, hidden: int = 128,
+                 likelihood: str = "bernoulli", categorical: list[list[int]] | None = None):
+        super().__init__()
+        if likelihood not in ("bernoulli", "gaussian", "mixed"):
+            raise ValueError(f"likelihood must be 'bernoulli', 'gaussian' or 'mixed', got {likelihood!r}")
+        self.n_features, self.latent_dim, self.likelihood = n_features, latent_dim, likelihood
+        self.groups = [list(g) for g in (categorical or [])]
+        in_groups = {j for g in self.groups for j in g}
+        self.numeric = [j for j in range(n_features) if j not in in_groups]
+        if likelihood == "mixed" and not self.groups:
+            raise ValueError("likelihood='mixed' needs categorical=[[one-hot columns], ...]")
+        self.encoder = nn.Sequential(nn.Linear(n_features, hidden), nn.ReLU(),
+                                     nn.Linear(hidden, hidden), nn.ReLU(),
+                                     nn.Linear(hidden, 2 * latent_dim))
+        self.decoder = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(),
+                                     nn.Linear(hidden, hidden), nn.ReLU(),
+                                     nn.Linear(hidden, n_features))
+
+    def _check(self, x: Tensor) -> None:
+        if x.dim() != 2 or x.shape[1] != self.n_features:
+            raise ValueError(f"this VAE takes (N, {self.n_features}) inputs, got {tuple(x.shape)}")
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(μ, log σ²) of q(z | x), each ``(N, latent_dim)``."""
+        self._check(x)
+        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        return mu, logvar
+
+    def decode(self, z: Tensor, hard: bool = False) -> Tensor:
+        """The mean of p(x | z) ``(N, D)``: sigmoid pixels, raw numbers, or category
+        probabilities — one-hot with ``hard=True`` (valid categories)."""
+        raw = self.decoder(z)
+        if self.likelihood == "bernoulli":
+            return torch.sigmoid(raw)
+        out = raw.clone()
+        for g in self.groups:
+            probs = raw[:, g].softmax(1)
+            out[:, g] = F.one_hot(probs.argmax(1), len(g)).to(raw.dtype) if hard else probs
+        return out
+
+    def reconstruction_nll(self, x: Tensor, raw: Tensor) -> Tensor:
+        """−log p(x | z) per sample (up to constants), from the decoder's raw output."""
+        if self.likelihood == "bernoulli":
+            return F.binary_cross_entropy_with_logits(raw, x, reduction="none").sum(1)
+        if self.likelihood == "gaussian":
+            return 0.5 * ((raw - x) ** 2).sum(1)
+        nll = 0.5 * ((raw[:, self.numeric] - x[:, self.numeric]) ** 2).sum(1)
+        for g in self.groups:
+            nll = nll + F.cross_entropy(raw[:, g], x[:, g].argmax(1), reduction="none")
+        return nll
+
+    def negative_elbo(self, x: Tensor, sample: bool = True, beta: float = 1.0) -> Tensor:
+        """−ELBO per sample: reconstruction NLL + β·KL(q(z|x) ‖ N(0, I))."""
+        mu, logvar = self.encode(x)
+        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if sample else mu
+        kl = 0.5 * (mu ** 2 + logvar.exp() - 1 - logvar).sum(1)
+        return self.reconstruction_nll(x, self.decoder(z)) + beta * kl
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor) -> Tensor:
+        return self.decode(self.encode(x)[0], hard=bool(self.groups))
+
+
+def train_vae(X: Tensor, latent_dim: int = 2, likelihood: str = "bernoulli",
+              categorical: list[list[int]] | None = None, hidden: int = 128, epochs: int = 100,
+              batch_size: int = 128, lr: float = 2e-3, beta: float = 1.0, seed: int = 0,
+              progress: bool = True) -> VAE:
+    """Train a :class:`VAE` on the rows of ``X`` by minimising −ELBO (Adam, seeded
+    mini-batches); returns it in eval mode on X's device."""
+    if X.dim() != 2 or len(X) < 2:
+        raise ValueError(f"X must be (N, D) with N ≥ 2, got {tuple(X.shape)}; flatten images first")
+    if likelihood == "bernoulli" and (X.min() < 0 or X.max() > 1):
+        raise ValueError("a Bernoulli likelihood needs values in [0, 1]; use likelihood='gaussian'")
+    torch.manual_seed(seed)
+    vae = VAE(X.shape[1], latent_dim, hidden, likelihood, categorical).to(X.device)
+    train(lambda xb: vae.negative_elbo(xb, beta=beta).mean(), vae, (X,), epochs=epochs, lr=lr,
+          batch_size=batch_size, seed=seed, patience=epochs, progress=progress, desc="training the VAE")
+    return vae.eval()
+
+
+@dataclass
+class LatentCounterfactuals:
+    """Decoded counterfactuals ``x_cf`` ``(N, D)``, their codes ``z_cf``, which reached
+    the target (``valid``), and the REVISE path of codes when recorded."""
+    x_cf: Tensor
+    z_cf: Tensor
+    valid: Tensor
+    path: Tensor | None = None
+
+    @property
+    def validity(self) -> float:
+        return self.valid.float().mean().item()
+
+
+def _margin(model: nn.Module, x: Tensor, t: Tensor) -> Tensor:
+    z = model(x)
+    z_t = z.gather(1, t[:, None]).squeeze(1)
+    return z_t - z.masked_fill(F.one_hot(t, z.shape[1]).bool(), float("-inf")).amax(1)
+
+
+def counterfactual(model: nn.Module, vae: VAE, x: Tensor, target: int | Tensor,
+                   method: str = "revise", lam: float = 0.05, steps: int = 300, lr: float = 0.05,
+                   margin: float = 0.5, immutable=None, n_candidates: int = 200,
+                   radius_step: float = 0.1, max_radius: float = 5.0, record_path: bool = False,
+                   seed: int = 0) -> LatentCounterfactuals:
+    """Latent-space counterfactuals for the rows of ``x`` ``(N, D)`` toward ``target``.
+
+    ``"revise"``: z starts at μ(x); Adam on hinge(target margin of model(decode(z))) +
+    lam·‖decode(z) − x‖₁, with lam halved every 50 steps for rows still invalid.
+    ``"cchvae"``: sample ``n_candidates`` codes uniformly in growing shells of width
+    ``radius_step`` around μ(x) until a decoded candidate reaches the target; keep the
+    valid candidate closest to x (L1). Immutable columns are copied from x before the
+    model sees a candidate, so they never change.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+    if not isinstance(vae, VAE):
+        raise TypeError("vae must be an xaitutor.latent.VAE (see train_vae)")
+    if model.training or vae.training:
+        raise ValueError("call model.eval() and vae.eval() first")
+    if x.dim() != 2 or x.shape[1] != vae.n_features:
+        raise ValueError(f"the VAE takes {vae.n_features} features but x has shape "
+                         f"{tuple(x.shape)}: train the VAE on the model's input space")
+    n, d = x.shape
+    with torch.no_grad():
+        logits = model(x)
+    if logits.dim() != 2:
+        raise ValueError(f"the model must map (N, {d}) to class logits (N, C), got {tuple(logits.shape)}")
+    t = (target.to(x.device).long().reshape(-1) if isinstance(target, Tensor)
+         else torch.full((n,), int(target), dtype=torch.long, device=x.device))
+    if t.shape != (n,):
+        raise ValueError(f"target must be an int or a tensor of shape ({n},)")
+    if ((t < 0) | (t >= logits.shape[1])).any():
+        raise ValueError(f"target {t.max().item()} is not a class of the model (0..{logits.shape[1] - 1})")
+    already = (logits.argmax(1) == t).nonzero().flatten().tolist()
+    if already:
+        raise ValueError(f"rows {already[:10]} are already predicted as their target: nothing to change")
+    keep = torch.zeros(d, dtype=torch.bool, device=x.device)
+    if immutable is not None:
+        idx = [int(i) for i in immutable]
+        if any(not 0 <= i < d for i in idx):
+            raise ValueError(f"immutable indices must be in 0..{d - 1}")
+        keep[idx] = True
+
+    def decoded(z: Tensor, xs: Tensor) -> Tensor:
+        return torch.where(keep, xs, vae.decode(z, hard=False))
+
+    with torch.no_grad():
+        z0 = vae.encode(x)[0]
+    path = None
+    if method == "revise":
+        z = z0.clone().requires_grad_(True)
+        opt = torch.optim.Adam([z], lr=lr)
+        lam_row = torch.full((n,), float(lam), dtype=x.dtype, device=x.device)
+        path = [z0.clone()] if record_path else None
+        for step in range(steps):
+            xc = decoded(z, x)
+            loss = F.relu(margin - _margin(model, xc, t)) + lam_row * (xc - x).abs().sum(1)
+            opt.zero_grad()
+            loss.sum().backward()
+            opt.step()
+            if path is not None:
+                path.append(z.detach().clone())
+            if (step + 1) % 50 == 0:
+                with torch.no_grad():
+                    lam_row[_margin(model, decoded(z, x), t) <= 0] /= 2
+        z_cf = z.detach()
+        path = torch.stack(path) if path is not None else None
+    else:
+        gen = torch.Generator().manual_seed(seed)
+        k = vae.latent_dim
+        z_cf = z0.clone()
+        found = torch.zeros(n, dtype=torch.bool, device=x.device)
+        best = torch.full((n,), float("inf"), dtype=x.dtype, device=x.device)
+        for shell in range(max(1, math.ceil(max_radius / radius_step))):
+            rows = (~found).nonzero().flatten()
+            if len(rows) == 0:
+                break
+            lo, hi = shell * radius_step, (shell + 1) * radius_step
+            direction = torch.randn(len(rows), n_candidates, k, generator=gen, dtype=x.dtype).to(x.device)
+            direction = direction / direction.norm(dim=2, keepdim=True)
+            u = torch.rand(len(rows), n_candidates, 1, generator=gen, dtype=x.dtype).to(x.device)
+            radius = (lo ** k + u * (hi ** k - lo ** k)) ** (1 / k)      # uniform in the shell
+            cand = z0[rows, None] + radius * direction                    # (r, c, k)
+            with torch.no_grad():
+                xs = x[rows, None].expand(-1, n_candidates, -1).reshape(-1, d)
+                xc = decoded(cand.reshape(-1, k), xs)
+                ok = (_margin(model, xc, t[rows].repeat_interleave(n_candidates)) > 0).view(len(rows), -1)
+                dist = (xc - xs).abs().sum(1).view(len(rows), -1).masked_fill(~ok, float("inf"))
+            d_min, j = dist.min(1)
+            hit = torch.isfinite(d_min)
+            z_cf[rows[hit]] = cand[hit.nonzero().flatten(), j[hit]]
+            best[rows[hit]] = d_min[hit]
+            found[rows[hit]] = True
+    with torch.no_grad():
+        x_cf = torch.where(keep, x, vae.decode(z_cf, hard=True))
+        valid = model(x_cf).argmax(1) == t
+    return LatentCounterfactuals(x_cf, z_cf, valid, path)
