@@ -242,3 +242,41 @@ def test_path_explorer_draws_a_path_and_follows_the_start(credit_model):
     assert box.image.value != before
     box.controls["x1"].value = 0.9                               # already class 1
     assert "already predicted" in box.status.value
+
+
+# --- latent widgets (notebook 05) ----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def digit_vae():
+    from torch import nn
+
+    from xaitutor import latent, models
+    x, y = data.digits()
+    torch.manual_seed(0)
+    cnn = models.fit_classifier(models.SmallCNN(1, 10), x[:900], y[:900], epochs=10, progress=False)
+    clf = nn.Sequential(nn.Unflatten(1, (1, 8, 8)), cnn).eval()
+    vae = latent.train_vae(x[:900].flatten(1), latent_dim=2, epochs=20, progress=False)
+    X, Y = x[900:960].flatten(1), y[900:960]
+    return clf, vae, X, Y
+
+
+def test_latent_explorer_compares_input_space_and_latent(digit_vae):
+    clf, vae, X, Y = digit_vae
+    box = widgets.latent_explorer(clf, vae, X, Y)
+    assert "latent change" in box.status.value or "already predicted" in box.status.value
+    before = box.image.value
+    box.controls["target"].value = 0 if int(clf(X[:1]).argmax(1)) != 0 else 1
+    assert box.image.value != before
+    box.controls["method"].value = "cchvae"
+    assert "latent change" in box.status.value
+    box.controls["index"].value = 999
+    assert "does not exist" in box.status.value
+
+
+def test_latent_sliders_decode_live_within_100_ms(digit_vae):
+    clf, vae, _, _ = digit_vae
+    box = widgets.latent_sliders(vae, clf)
+    before = box.image.value
+    box.controls["z1"].value = 2.0
+    assert box.image.value != before and "classifier says" in box.status.value
+    assert widgets.time_update(box.controls["z2"], -1.5) < 0.1

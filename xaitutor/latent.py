@@ -22,9 +22,16 @@ from torch import Tensor, nn
 
 from .core import train
 
-__all__ = ["VAE", "train_vae", "counterfactual", "LatentCounterfactuals", "METHODS"]
+__all__ = ["VAE", "train_vae", "counterfactual", "LatentCounterfactuals", "METHODS",
+           "kl_divergence"]
 
 METHODS = ("revise", "cchvae")
+
+
+def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:
+    """KL(N(μ, diag σ²) ‖ N(0, I)) per row, in closed form:
+    ½ Σ_j (μ_j² + σ_j² − 1 − log σ_j²)  (Kingma & Welling 2014, Appendix B)."""
+    return 0.5 * (mu ** 2 + logvar.exp() - 1 - logvar).sum(1)
 
 
 class VAE(nn.Module):
@@ -85,7 +92,7 @@ class VAE(nn.Module):
         """−ELBO per sample: reconstruction NLL + β·KL(q(z|x) ‖ N(0, I))."""
         mu, logvar = self.encode(x)
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if sample else mu
-        kl = 0.5 * (mu ** 2 + logvar.exp() - 1 - logvar).sum(1)
+        kl = kl_divergence(mu, logvar)
         return self.reconstruction_nll(x, self.decoder(z)) + beta * kl
 
     @torch.no_grad()
@@ -132,13 +139,15 @@ def _margin(model: nn.Module, x: Tensor, t: Tensor) -> Tensor:
 
 def counterfactual(model: nn.Module, vae: VAE, x: Tensor, target: int | Tensor,
                    method: str = "revise", lam: float = 0.05, steps: int = 300, lr: float = 0.05,
-                   margin: float = 0.5, immutable=None, n_candidates: int = 200,
+                   margin: float = 0.5, immutable=None, bounds: tuple | None = None,
+                   n_candidates: int = 200,
                    radius_step: float = 0.1, max_radius: float = 5.0, record_path: bool = False,
-                   seed: int = 0) -> LatentCounterfactuals:
+                   adapt_every: int = 50, seed: int = 0) -> LatentCounterfactuals:
     """Latent-space counterfactuals for the rows of ``x`` ``(N, D)`` toward ``target``.
 
     ``"revise"``: z starts at μ(x); Adam on hinge(target margin of model(decode(z))) +
-    lam·‖decode(z) − x‖₁, with lam halved every 50 steps for rows still invalid.
+    lam·‖decode(z) − x‖₁, with lam halved every ``adapt_every`` steps (0: never) for
+    rows still invalid.
     ``"cchvae"``: sample ``n_candidates`` codes uniformly in growing shells of width
     ``radius_step`` around μ(x) until a decoded candidate reaches the target; keep the
     valid candidate closest to x (L1). Immutable columns are copied from x before the
@@ -175,8 +184,17 @@ def counterfactual(model: nn.Module, vae: VAE, x: Tensor, target: int | Tensor,
         keep[idx] = True
 
     def decoded(z: Tensor, xs: Tensor) -> Tensor:
-        return torch.where(keep, xs, vae.decode(z, hard=False))
+        """What the model is shown: categories one-hot (as returned), with the soft
+        probabilities' gradient passed straight through (Bengio et al. 2013)."""
+        soft = vae.decode(z)
+        out = soft + (vae.decode(z, hard=True) - soft).detach() if vae.groups else soft
+        if lo is not None:
+            out = torch.maximum(torch.minimum(out, hi), lo)
+        return torch.where(keep, xs, out)
 
+    lo = hi = None
+    if bounds is not None:
+        lo, hi = (torch.as_tensor(b, dtype=x.dtype, device=x.device).expand(d) for b in bounds)
     with torch.no_grad():
         z0 = vae.encode(x)[0]
     path = None
@@ -193,7 +211,7 @@ def counterfactual(model: nn.Module, vae: VAE, x: Tensor, target: int | Tensor,
             opt.step()
             if path is not None:
                 path.append(z.detach().clone())
-            if (step + 1) % 50 == 0:
+            if adapt_every and (step + 1) % adapt_every == 0:
                 with torch.no_grad():
                     lam_row[_margin(model, decoded(z, x), t) <= 0] /= 2
         z_cf = z.detach()
@@ -208,11 +226,11 @@ def counterfactual(model: nn.Module, vae: VAE, x: Tensor, target: int | Tensor,
             rows = (~found).nonzero().flatten()
             if len(rows) == 0:
                 break
-            lo, hi = shell * radius_step, (shell + 1) * radius_step
+            r_lo, r_hi = shell * radius_step, (shell + 1) * radius_step
             direction = torch.randn(len(rows), n_candidates, k, generator=gen, dtype=x.dtype).to(x.device)
             direction = direction / direction.norm(dim=2, keepdim=True)
             u = torch.rand(len(rows), n_candidates, 1, generator=gen, dtype=x.dtype).to(x.device)
-            radius = (lo ** k + u * (hi ** k - lo ** k)) ** (1 / k)      # uniform in the shell
+            radius = (r_lo ** k + u * (r_hi ** k - r_lo ** k)) ** (1 / k)  # uniform in the shell
             cand = z0[rows, None] + radius * direction                    # (r, c, k)
             with torch.no_grad():
                 xs = x[rows, None].expand(-1, n_candidates, -1).reshape(-1, d)
@@ -225,6 +243,6 @@ def counterfactual(model: nn.Module, vae: VAE, x: Tensor, target: int | Tensor,
             best[rows[hit]] = d_min[hit]
             found[rows[hit]] = True
     with torch.no_grad():
-        x_cf = torch.where(keep, x, vae.decode(z_cf, hard=True))
+        x_cf = decoded(z_cf, x)
         valid = model(x_cf).argmax(1) == t
     return LatentCounterfactuals(x_cf, z_cf, valid, path)

@@ -17,12 +17,12 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from . import concepts, counterfactuals, data, influence, metrics, saliency
+from . import concepts, counterfactuals, data, influence, latent, metrics, saliency
 from .plotting import OKABE_ITO, figure_to_png, plot_attribution, plot_decision_regions
 
 __all__ = ["concept_model_explorer", "intervention_playground", "saliency_explorer",
            "deletion_explorer", "influence_explorer", "counterfactual_explorer", "path_explorer",
-           "time_update", "MODEL_CHOICES"]
+           "latent_explorer", "latent_sliders", "time_update", "MODEL_CHOICES"]
 
 MODEL_CHOICES = concepts.MODELS
 LAMBDAS = (0.0, 0.01, 0.1, 1.0, 10.0)
@@ -467,6 +467,92 @@ def path_explorer(model: torch.nn.Module, X: Tensor, y: Tensor, target: int = 1)
     show()
     box = widgets.VBox([widgets.HBox([sx, sy]), widgets.HBox([lam, mu]), status, image])
     box.controls = {"x1": sx, "x2": sy, "lam": lam, "mu": mu}
+    box.status, box.image = status, image
+    return box
+
+
+def latent_explorer(model: torch.nn.Module, vae, x: Tensor, y: Tensor,
+                    image_shape: tuple[int, int] = (8, 8), n_frames: int = 6) -> widgets.VBox:
+    """Pick a digit and a target class: the input-space counterfactual (notebook 04)
+    beside the latent one (REVISE or C-CHVAE), and REVISE's path decoded frame by frame."""
+    n = len(x)
+    index = _image_index(n)
+    index.description = f"digit (0..{n - 1})"
+    target = widgets.Dropdown(options=list(range(int(y.max()) + 1)), value=8, description="target")
+    method = widgets.ToggleButtons(options=list(latent.METHODS), value="revise")
+    status, image = widgets.HTML(), widgets.Image(format="png")
+
+    def show(change=None):
+        i = index.value
+        if not 0 <= i < n:
+            status.value = _message(f"digit {i} does not exist: choose 0..{n - 1}")
+            return
+        xi = x[i:i + 1]
+        try:
+            space = counterfactuals.optimize(model, xi, target.value, lam=0.05, distance="l1",
+                                             bounds=(0.0, 1.0))
+            lat = latent.counterfactual(model, vae, xi, target.value, method=method.value)
+            walk = latent.counterfactual(model, vae, xi, target.value, record_path=True)
+        except ValueError as e:
+            status.value = _message(str(e))
+            return
+        frames = walk.path[torch.linspace(0, len(walk.path) - 1, n_frames).long(), 0]
+        with torch.no_grad():
+            decoded = vae.decode(frames)
+            labels = model(decoded).argmax(1).tolist()
+        fig = Figure(figsize=(10, 3.6), layout="constrained")
+        grid = fig.add_gridspec(2, max(n_frames, 3))
+        for col, (img, title) in enumerate(((xi[0], "the digit"),
+                                            (space.x_cf[0], f"input space: {'✓' if space.valid[0] else '✗'}"),
+                                            (lat.x_cf[0], f"{method.value}: {'✓' if lat.valid[0] else '✗'}"))):
+            ax = fig.add_subplot(grid[0, col])
+            ax.imshow(img.reshape(image_shape).cpu().numpy(), cmap="gray", vmin=0, vmax=1)
+            ax.set_title(title, fontsize=11)
+        for col in range(n_frames):
+            ax = fig.add_subplot(grid[1, col])
+            ax.imshow(decoded[col].reshape(image_shape).cpu().numpy(), cmap="gray", vmin=0, vmax=1)
+            ax.set_title(f"path {col}: says {labels[col]}", fontsize=9)
+        for ax in fig.axes:
+            ax.set(xticks=[], yticks=[])
+            ax.grid(False)
+        image.value = figure_to_png(fig)
+        status.value = (f"input-space change L1 {float((space.x_cf - xi).abs().sum()):.1f} · "
+                        f"latent change L1 {float((lat.x_cf - xi).abs().sum()):.1f}")
+
+    for w in (index, target, method):
+        w.observe(show, names="value")
+    show()
+    box = widgets.VBox([widgets.HBox([index, target, method]), status, image])
+    box.controls = {"index": index, "target": target, "method": method}
+    box.status, box.image = status, image
+    return box
+
+
+def latent_sliders(vae, model: torch.nn.Module | None = None, image_shape: tuple[int, int] = (8, 8),
+                   limit: float = 3.0) -> widgets.VBox:
+    """One slider per latent dimension; the decoded image (and the model's label) follow."""
+    sliders = [widgets.FloatSlider(value=0.0, min=-limit, max=limit, step=0.1, description=f"z{j + 1}",
+                                   continuous_update=True) for j in range(vae.latent_dim)]
+    status, image = widgets.HTML(), widgets.Image(format="png")
+    device = next(vae.parameters()).device
+
+    def show(change=None):
+        z = torch.tensor([[s.value for s in sliders]], device=device)
+        with torch.no_grad():
+            img = vae.decode(z)[0]
+            label = int(model(img[None]).argmax(1)) if model is not None else None
+        fig = Figure(figsize=(2.6, 2.6), layout="constrained")
+        ax = fig.add_subplot()
+        ax.imshow(img.reshape(image_shape).cpu().numpy(), cmap="gray", vmin=0, vmax=1)
+        ax.set(xticks=[], yticks=[])
+        image.value = figure_to_png(fig)
+        status.value = "" if label is None else f"the classifier says <b>{label}</b>"
+
+    for s in sliders:
+        s.observe(show, names="value")
+    show()
+    box = widgets.VBox([widgets.HBox([widgets.VBox(sliders), widgets.VBox([image, status])])])
+    box.controls = {f"z{j + 1}": s for j, s in enumerate(sliders)}
     box.status, box.image = status, image
     return box
 
