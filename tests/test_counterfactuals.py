@@ -140,3 +140,11 @@ def test_german_credit_round_trips_through_its_encoder():
     from importlib import resources
     note = (resources.files("xaitutor.data") / "files" / "german_credit" / "README.md").read_text()
     assert "DbCL" in note
+
+
+def test_metrics_refuse_a_target_class_absent_from_the_training_data():
+    model = random_mlp(0)
+    x = rejected(model, n=4)
+    X_train = torch.randn(20, 6)
+    with pytest.raises(ValueError, match="no training point of class 1"):
+        CF.metrics(model, x, x, 1, X_train, y_train=torch.zeros(20, dtype=torch.long))
