@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = ["optimize", "Counterfactuals", "median_absolute_deviation", "mad", "metrics",
-           "predict"]
+           "predict", "check_request"]
 
 
 @dataclass
@@ -68,6 +68,40 @@ def predict(model: nn.Module, x: Tensor) -> Tensor:
     return model(x.reshape(-1, x.shape[-1])).argmax(1).view(x.shape[:-1])
 
 
+def check_request(model: nn.Module, x: Tensor, target: int | Tensor) -> Tensor:
+    """The checks every counterfactual search makes at the door; returns the targets
+    as an ``(N,)`` long tensor. Refuses a model in training mode, an ``x`` that is not a
+    float ``(N, D)`` batch, a target that is not a class of the model, and rows that
+    already have their target (nothing to explain)."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    if model.training:
+        raise ValueError("the model is in training mode; call model.eval() first")
+    if not isinstance(x, Tensor) or x.dim() != 2 or not x.is_floating_point() or len(x) == 0:
+        raise ValueError(f"x must be a non-empty float tensor (N, D), got "
+                         f"{getattr(x, 'dtype', type(x).__name__)} {tuple(getattr(x, 'shape', ()))}")
+    n = len(x)
+    with torch.no_grad():
+        logits = model(x)
+    if logits.dim() != 2:
+        raise ValueError(f"the model must map (N, D) to class logits (N, C), got {tuple(logits.shape)}")
+    n_classes = logits.shape[1]
+    if isinstance(target, Tensor):
+        t = target.to(x.device).long().reshape(-1)
+        if t.shape != (n,):
+            raise ValueError(f"target must be an int or a tensor of shape ({n},), got {tuple(target.shape)}")
+    else:
+        t = torch.full((n,), int(target), dtype=torch.long, device=x.device)
+    if ((t < 0) | (t >= n_classes)).any():
+        raise ValueError(f"target {t[(t < 0) | (t >= n_classes)][0].item()} is not a class of the "
+                         f"model (0..{n_classes - 1})")
+    already = (logits.argmax(1) == t).nonzero().flatten().tolist()
+    if already:
+        raise ValueError(f"rows {already[:10]} are already predicted as their target: nothing to "
+                         "change. Pass only rows whose prediction differs from the target")
+    return t
+
+
 def _index_list(name: str, idx, d: int) -> list[int]:
     idx = [] if idx is None else [int(i) for i in idx]
     bad = [i for i in idx if not 0 <= i < d]
@@ -90,32 +124,8 @@ def optimize(model: nn.Module, x: Tensor, target: int | Tensor, lam: float = 0.1
     determinantal-point-process term −diversity · det(K), K_ab = 1 / (1 + dist(c_a, c_b))
     (Mothilal, Sharma & Tan 2020), which pushes the k apart.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    if model.training:
-        raise ValueError("the model is in training mode; call model.eval() first")
-    if not isinstance(x, Tensor) or x.dim() != 2 or not x.is_floating_point() or len(x) == 0:
-        raise ValueError(f"x must be a non-empty float tensor (N, D), got "
-                         f"{getattr(x, 'dtype', type(x).__name__)} {tuple(getattr(x, 'shape', ()))}")
+    t = check_request(model, x, target)
     n, d = x.shape
-    with torch.no_grad():
-        logits = model(x)
-    if logits.dim() != 2:
-        raise ValueError(f"the model must map (N, D) to class logits (N, C), got {tuple(logits.shape)}")
-    n_classes = logits.shape[1]
-    if isinstance(target, Tensor):
-        t = target.to(x.device).long().reshape(-1)
-        if t.shape != (n,):
-            raise ValueError(f"target must be an int or a tensor of shape ({n},), got {tuple(target.shape)}")
-    else:
-        t = torch.full((n,), int(target), dtype=torch.long, device=x.device)
-    if ((t < 0) | (t >= n_classes)).any():
-        raise ValueError(f"target {t[(t < 0) | (t >= n_classes)][0].item()} is not a class of the "
-                         f"model (0..{n_classes - 1})")
-    already = (logits.argmax(1) == t).nonzero().flatten().tolist()
-    if already:
-        raise ValueError(f"rows {already[:10]} are already predicted as their target: nothing to "
-                         "change. Pass only rows whose prediction differs from the target")
     if distance not in ("l1", "l2", "mad"):
         raise ValueError(f"distance must be 'l1', 'l2' or 'mad', got {distance!r}")
     if k < 1 or steps < 1 or lam < 0 or mu < 0 or diversity < 0:

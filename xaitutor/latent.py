@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .core import train
+from .counterfactuals import check_request
 
 __all__ = ["VAE", "train_vae", "counterfactual", "LatentCounterfactuals", "METHODS",
            "kl_divergence"]
@@ -157,25 +158,13 @@ def counterfactual(model: nn.Module, vae: VAE, x: Tensor, target: int | Tensor,
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
     if not isinstance(vae, VAE):
         raise TypeError("vae must be an xaitutor.latent.VAE (see train_vae)")
-    if model.training or vae.training:
-        raise ValueError("call model.eval() and vae.eval() first")
+    if vae.training:
+        raise ValueError("the VAE is in training mode; call vae.eval() first")
     if x.dim() != 2 or x.shape[1] != vae.n_features:
         raise ValueError(f"the VAE takes {vae.n_features} features but x has shape "
                          f"{tuple(x.shape)}: train the VAE on the model's input space")
+    t = check_request(model, x, target)
     n, d = x.shape
-    with torch.no_grad():
-        logits = model(x)
-    if logits.dim() != 2:
-        raise ValueError(f"the model must map (N, {d}) to class logits (N, C), got {tuple(logits.shape)}")
-    t = (target.to(x.device).long().reshape(-1) if isinstance(target, Tensor)
-         else torch.full((n,), int(target), dtype=torch.long, device=x.device))
-    if t.shape != (n,):
-        raise ValueError(f"target must be an int or a tensor of shape ({n},)")
-    if ((t < 0) | (t >= logits.shape[1])).any():
-        raise ValueError(f"target {t.max().item()} is not a class of the model (0..{logits.shape[1] - 1})")
-    already = (logits.argmax(1) == t).nonzero().flatten().tolist()
-    if already:
-        raise ValueError(f"rows {already[:10]} are already predicted as their target: nothing to change")
     keep = torch.zeros(d, dtype=torch.bool, device=x.device)
     if immutable is not None:
         idx = [int(i) for i in immutable]

@@ -34,6 +34,19 @@ def _message(text: str, kind: str = "warning") -> str:
            f'{html.escape(text)}</div>'
 
 
+def _assemble(rows: list, controls: dict, show, **outputs) -> widgets.VBox:
+    """Wire every control to ``show``, draw once, and return the box, carrying its
+    controls and output widgets as attributes (for tests and curious learners)."""
+    for w in controls.values():
+        w.observe(show, names="value")
+    show()
+    box = widgets.VBox(rows)
+    box.controls = controls
+    for name, w in outputs.items():
+        setattr(box, name, w)
+    return box
+
+
 def concept_model_explorer(n: int = 1000, seed: int = 0, device: torch.device | str | None = None,
                            progress: bool = False) -> widgets.VBox:
     """Pick a data set, a model (CBM in three modes, CEM, black box) and λ; see held-out
@@ -77,13 +90,9 @@ def concept_model_explorer(n: int = 1000, seed: int = 0, device: torch.device | 
         status.value = (f'<span style="font-size:1.2em"><b>task accuracy</b> {acc["task"]:.2f}'
                         f' &nbsp; <b>concept accuracy</b> {concept_txt}</span>')
 
-    for w in (dataset, model_choice, lam):
-        w.observe(show, names="value")
-    show()
-    box = widgets.VBox([widgets.HBox([dataset, model_choice, lam]), status, image])
-    box.controls = {"dataset": dataset, "model": model_choice, "lam": lam}
-    box.status, box.image = status, image
-    return box
+    return _assemble([widgets.HBox([dataset, model_choice, lam]), status, image],
+                     {"dataset": dataset, "model": model_choice, "lam": lam},
+                     show, status=status, image=image)
 
 
 def _bar(p: float, colour: str) -> str:
@@ -226,14 +235,9 @@ def saliency_explorer(model: torch.nn.Module, x: Tensor, y: Tensor, layer: torch
         status.value = (f'predicted <b>{html.escape(names[pred])}</b> · true '
                         f'<b>{html.escape(names[int(y[i])])}</b> <span style="color:gray">({ms:.0f} ms)</span>')
 
-    for w in (index, method, *knobs.values()):
-        w.observe(show, names="value")
-    show()
-    box = widgets.VBox([widgets.HBox([index, method]), widgets.HBox([sigma, n_steps]),
-                        widgets.HBox([baseline, window]), status, image])
-    box.controls = {"index": index, "method": method, **knobs}
-    box.status, box.image = status, image
-    return box
+    return _assemble([widgets.HBox([index, method]), widgets.HBox([sigma, n_steps]),
+                      widgets.HBox([baseline, window]), status, image],
+                     {"index": index, "method": method, **knobs}, show, status=status, image=image)
 
 
 def deletion_explorer(model: torch.nn.Module, x: Tensor, y: Tensor, layer: torch.nn.Module,
@@ -281,13 +285,9 @@ def deletion_explorer(model: torch.nn.Module, x: Tensor, y: Tensor, layer: torch
         better = "lower" if mode.value == "deletion" else "higher"
         status.value = f"{mode.value} AUC <b>{area:.2f}</b> ({better} is more faithful)"
 
-    for w in (index, method, mode, step):
-        w.observe(show, names="value")
-    show()
-    box = widgets.VBox([widgets.HBox([index, method, mode]), step, status, image])
-    box.controls = {"index": index, "method": method, "mode": mode, "step": step}
-    box.status, box.image = status, image
-    return box
+    return _assemble([widgets.HBox([index, method, mode]), step, status, image],
+                     {"index": index, "method": method, "mode": mode, "step": step},
+                     show, status=status, image=image)
 
 
 def influence_explorer(model: torch.nn.Module, loss_fn, train: tuple[Tensor, Tensor],
@@ -355,13 +355,9 @@ def influence_explorer(model: torch.nn.Module, loss_fn, train: tuple[Tensor, Ten
                         f"({scores[order[-1]].item():+.2e}), most harmful {int(order[0])} "
                         f"({scores[order[0]].item():+.2e}); predicted vs actual r = {r:.2f}")
 
-    for w in (index, method, damping, depth):
-        w.observe(show, names="value")
-    show()
-    box = widgets.VBox([widgets.HBox([index, method]), widgets.HBox([damping, depth]), status, image])
-    box.controls = {"index": index, "method": method, "damping": damping, "depth": depth}
-    box.status, box.image = status, image
-    return box
+    return _assemble([widgets.HBox([index, method]), widgets.HBox([damping, depth]), status, image],
+                     {"index": index, "method": method, "damping": damping, "depth": depth},
+                     show, status=status, image=image)
 
 
 def counterfactual_explorer(model: torch.nn.Module, x: Tensor, encoder: data.TabularEncoder,
@@ -415,15 +411,11 @@ def counterfactual_explorer(model: torch.nn.Module, x: Tensor, encoder: data.Tab
                       f"{m['sparsity']:.0f} · MAD distance {m['proximity_mad']:.2f} · "
                       f"LOF inlier {'yes' if m['plausibility_lof'] == 1 else 'no'}</p>")
 
-    for w in (index, lam, mu, *frozen.values()):
-        w.observe(show, names="value")
-    show()
-    box = widgets.VBox([widgets.HBox([index, lam, mu]),
-                        widgets.HTML("<b>may not change:</b>"),
-                        widgets.HBox(list(frozen.values()), layout={"flex_flow": "row wrap"}), view])
-    box.controls = {"index": index, "lam": lam, "mu": mu, **{f"freeze {c}": w for c, w in frozen.items()}}
-    box.view = view
-    return box
+    return _assemble([widgets.HBox([index, lam, mu]), widgets.HTML("<b>may not change:</b>"),
+                      widgets.HBox(list(frozen.values()), layout={"flex_flow": "row wrap"}), view],
+                     {"index": index, "lam": lam, "mu": mu,
+                      **{f"freeze {c}": w for c, w in frozen.items()}},
+                     show, view=view)
 
 
 def path_explorer(model: torch.nn.Module, X: Tensor, y: Tensor, target: int = 1) -> widgets.VBox:
@@ -462,13 +454,9 @@ def path_explorer(model: torch.nn.Module, X: Tensor, y: Tensor, target: int = 1)
         status.value = (f"{'✓ valid' if bool(r.valid[0]) else '✗ not valid'} · moved "
                         f"Δx₁ = {moved[0]:.2f}, Δx₂ = {moved[1]:.2f}")
 
-    for w in (sx, sy, lam, mu):
-        w.observe(show, names="value")
-    show()
-    box = widgets.VBox([widgets.HBox([sx, sy]), widgets.HBox([lam, mu]), status, image])
-    box.controls = {"x1": sx, "x2": sy, "lam": lam, "mu": mu}
-    box.status, box.image = status, image
-    return box
+    return _assemble([widgets.HBox([sx, sy]), widgets.HBox([lam, mu]), status, image],
+                     {"x1": sx, "x2": sy, "lam": lam, "mu": mu},
+                     show, status=status, image=image)
 
 
 def latent_explorer(model: torch.nn.Module, vae, x: Tensor, y: Tensor,
@@ -519,13 +507,9 @@ def latent_explorer(model: torch.nn.Module, vae, x: Tensor, y: Tensor,
         status.value = (f"input-space change L1 {float((space.x_cf - xi).abs().sum()):.1f} · "
                         f"latent change L1 {float((lat.x_cf - xi).abs().sum()):.1f}")
 
-    for w in (index, target, method):
-        w.observe(show, names="value")
-    show()
-    box = widgets.VBox([widgets.HBox([index, target, method]), status, image])
-    box.controls = {"index": index, "target": target, "method": method}
-    box.status, box.image = status, image
-    return box
+    return _assemble([widgets.HBox([index, target, method]), status, image],
+                     {"index": index, "target": target, "method": method},
+                     show, status=status, image=image)
 
 
 def latent_sliders(vae, model: torch.nn.Module | None = None, image_shape: tuple[int, int] = (8, 8),
@@ -548,13 +532,9 @@ def latent_sliders(vae, model: torch.nn.Module | None = None, image_shape: tuple
         image.value = figure_to_png(fig)
         status.value = "" if label is None else f"the classifier says <b>{label}</b>"
 
-    for s in sliders:
-        s.observe(show, names="value")
-    show()
-    box = widgets.VBox([widgets.HBox([widgets.VBox(sliders), widgets.VBox([image, status])])])
-    box.controls = {f"z{j + 1}": s for j, s in enumerate(sliders)}
-    box.status, box.image = status, image
-    return box
+    return _assemble([widgets.HBox([widgets.VBox(sliders), widgets.VBox([image, status])])],
+                     {f"z{j + 1}": s for j, s in enumerate(sliders)}, show,
+                     status=status, image=image)
 
 
 def time_update(control: widgets.Widget, value, repeats: int = 5) -> float:
