@@ -1,0 +1,24 @@
+import importlib.util
+import os
+import pathlib
+
+import matplotlib
+import pytest
+import torch
+
+matplotlib.use("Agg")
+
+# Offline: block every non-loopback connection, in this process and in every process the
+# tests start — nbval's notebook kernels inherit PYTHONPATH and load
+# tests/offline/sitecustomize.py — whichever path pytest is given.
+_OFFLINE = pathlib.Path(__file__).parent / "tests" / "offline"
+os.environ["XAITUTOR_BLOCK_NETWORK"] = "1"
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(_OFFLINE), os.environ.get("PYTHONPATH")) if p)
+_spec = importlib.util.spec_from_file_location("_xaitutor_offline", _OFFLINE / "sitecustomize.py")
+_spec.loader.exec_module(importlib.util.module_from_spec(_spec))     # and this process
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_threads():
+    torch.manual_seed(0)
+    yield
