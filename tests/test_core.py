@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -108,3 +110,14 @@ def test_train_explains_bad_input():
         train(lambda a: a.sum(), [], (torch.zeros(3),), progress=False)
     with pytest.raises(ValueError, match="epochs"):
         train(lambda a: w.sum(), [w], (torch.zeros(3),), epochs=0, progress=False)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")
+def test_peak_memory_matches_the_kernels_high_water_mark():
+    """Reference: the kernel's own VmHWM (peak resident set, kB) in /proc/self/status."""
+    torch.ones(32 * 1024 * 1024).add_(1)                    # touch 128 MB
+    ours = xt.peak_memory_gb()
+    with open("/proc/self/status") as f:
+        hwm_kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    assert abs(ours - hwm_kb / 1024 ** 2) < 0.02
+    assert ours > 0.1

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["set_seed", "get_device", "check", "expect", "max_abs_diff", "train"]
+__all__ = ["set_seed", "get_device", "check", "expect", "max_abs_diff", "train",
+           "peak_memory_gb"]
 
 
 def set_seed(seed: int = 0) -> None:
@@ -93,6 +95,17 @@ def expect(name: str, value: float, at_least: float | None = None,
     else:
         print(f"✗ {name} {bound}: got {value:.4g}")
         raise AssertionError(f"{name}: expected {bound}, got {value:.4g}")
+
+
+def peak_memory_gb() -> float:
+    """Peak resident memory of this process so far, in GB (NaN where the platform does
+    not report it). Binder gives a learner about 2 GB; the notebooks stay under 1.5."""
+    try:
+        import resource
+    except ImportError:                                     # Windows
+        return float("nan")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 ** 3 if sys.platform == "darwin" else peak / 1024 ** 2   # bytes vs KiB
 
 
 def train(loss_fn: Callable[..., Tensor], params: Sequence[nn.Parameter] | nn.Module,

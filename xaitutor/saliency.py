@@ -126,11 +126,12 @@ def input_x_gradient(model: nn.Module, x: Tensor, target: int | Tensor) -> Tenso
 
 def smoothgrad(model: nn.Module, x: Tensor, target: int | Tensor, n_samples: int = 50,
                sigma: float = 0.15, seed: int = 0, squared: bool = False,
-               batch_size: int | None = None) -> Tensor:
+               batch_size: int | None = 512) -> Tensor:
     """SmoothGrad (Smilkov et al. 2017, eq. 3): the gradient averaged over
     ``n_samples`` noisy copies x + N(0, σ²), with σ = ``sigma`` · (max − min of each
     sample), as the paper's "noise level". ``squared=True`` averages squared gradients.
-    The same ``seed`` gives the same map."""
+    The same ``seed`` gives the same map. The noisy copies go through the model
+    ``batch_size`` at a time (memory stays bounded; None: all at once)."""
     _check_model_and_x(model, x)
     if n_samples < 1 or sigma < 0:
         raise ValueError(f"need n_samples ≥ 1 and sigma ≥ 0, got {n_samples} and {sigma}")
@@ -170,14 +171,15 @@ def ig_alphas_and_weights(n_steps: int, method: str = "gausslegendre",
 def integrated_gradients(model: nn.Module, x: Tensor, target: int | Tensor,
                          baseline: Tensor | float | None = None, n_steps: int = 50,
                          method: str = "gausslegendre", return_gap: bool = False,
-                         batch_size: int | None = None):
+                         batch_size: int | None = 512):
     """Integrated Gradients (Sundararajan, Taly & Yan 2017, eq. 1 and its Riemann sum):
     (x − x') · ∫₀¹ ∂S(x' + α(x − x'))/∂x dα, with baseline x' (zeros by default).
 
     ``method`` takes Captum's names; the result equals Captum's ``IntegratedGradients``
     for the same arguments. Completeness: the attributions of a sample sum to
     S(x) − S(x'). With ``return_gap=True`` also returns that gap per sample,
-    Σ attributions − (S(x) − S(x')), which shrinks as ``n_steps`` grows.
+    Σ attributions − (S(x) − S(x')), which shrinks as ``n_steps`` grows. Path points go
+    through the model ``batch_size`` at a time (None: all at once).
     """
     _check_model_and_x(model, x)
     baseline = _check_baseline(baseline, x)
