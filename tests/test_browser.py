@@ -1,0 +1,163 @@
+"""The course as a learner meets it: JupyterLab in a real (headless) Chromium.
+
+For every notebook: open a copy of it in JupyterLab (served on 127.0.0.1 with a random
+token; JupyterLab autosaves, so the committed notebooks are never served),
+run all cells, move one control of its main widget, and check that the widget's
+output changed and that no error or traceback is on the page. A screenshot of each
+widget goes to ``screenshots/`` at the repository root.
+
+Chromium comes from Debian's ``chromium`` package (``.ci/run`` installs it); browsers
+cannot be downloaded here, so Playwright drives it through its executable path. Where
+no Chromium can be found the tests are skipped, with that message.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = ROOT / "screenshots"
+CHROMIUM = os.environ.get("XAITUTOR_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+
+# notebook → how to move its main widget: (kind of control, which one of that kind on the page)
+NOTEBOOKS = {
+    "01_concept_bottleneck_xor.ipynb": ("select", -1),
+    "02_saliency_maps.ipynb": ("select", 0),
+    "03_influence_functions.ipynb": ("select", 0),
+    "04_counterfactual_optimization.ipynb": ("checkbox", 2),
+    "05_vae_latent_counterfactuals.ipynb": ("select", 0),
+}
+
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="no Chromium found (install Debian's chromium: apt-get install chromium, or set "
+           "XAITUTOR_CHROMIUM); .ci/run installs it")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    pytest.importorskip("playwright", reason="playwright is not installed: pip install -e '.[test]'")
+    # serve a copy: JupyterLab autosaves what it runs, and the committed notebooks must not change
+    root = tmp_path_factory.mktemp("lab")
+    shutil.copytree(ROOT / "notebooks", root / "notebooks")
+    port, token = _free_port(), secrets.token_hex(16)
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
+           f"--ServerApp.port={port}",
+           "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
+           f"--ServerApp.root_dir={root}", "--LabApp.news_url=",
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    env = {**os.environ, "XAITUTOR_DEVICE": os.environ.get("XAITUTOR_DEVICE", "cpu")}
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        server.kill()
+        pytest.fail("JupyterLab did not start within 60 s")
+    yield url, token
+    server.terminate()
+    server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        try:
+            b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        except Exception as e:                                    # say why, never pass silently
+            pytest.skip(f"Chromium at {CHROMIUM} cannot start here: {e}")
+        yield b
+        b.close()
+
+
+def _output_of(widget) -> str:
+    """What the widget shows: the sources of its images and the text of its HTML parts."""
+    return widget.evaluate("""w => [...w.querySelectorAll('img')].map(i => i.src.slice(-200)).join('|')
+                                + '#' + [...w.querySelectorAll('.widget-html-content')].map(h => h.innerHTML).join('|')""")
+
+
+@pytest.mark.parametrize("name", list(NOTEBOOKS))
+def test_notebook_runs_in_jupyterlab_and_its_widget_answers(lab, browser, name):
+    url, token = lab
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(120_000)
+    # a workspace of its own (?reset), so notebooks opened by earlier tests stay closed
+    page.goto(f"{url}/lab/workspaces/{name.split('_')[0]}/tree/notebooks/{name}?reset&token={token}")
+    page.wait_for_selector(".jp-NotebookPanel .jp-Notebook")
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", state="attached")
+    page.get_by_role("menuitem", name="Edit", exact=True).click()
+    page.get_by_role("menuitem", name="Clear Outputs of All Cells", exact=True).click()
+    page.wait_for_function("""() => ![...document.querySelectorAll('.jp-Notebook .jp-InputPrompt')]
+                                     .some(p => /\\[\\d+\\]/.test(p.textContent))""")
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+    # done when the last cell has an execution count
+    page.wait_for_function("""() => {
+        const prompts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')];
+        const last = prompts[prompts.length - 1];
+        return last && /\\[\\d+\\]/.test(last.textContent);
+    }""", timeout=300_000)
+    kind, which = NOTEBOOKS[name]
+    control = page.locator(f".jupyter-widgets select" if kind == "select" else
+                           ".jupyter-widgets input[type=checkbox]").nth(which)
+    widget = control.locator("xpath=ancestor::div[contains(@class,'jp-OutputArea-output')][1]")
+    try:
+        widget.scroll_into_view_if_needed(timeout=60_000)
+    except Exception:
+        SHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"FAILED_{name}.png"), full_page=True)
+        raise
+    before = _output_of(widget)
+    if kind == "select":
+        current = control.evaluate("s => s.selectedIndex")
+        control.select_option(index=(current + 1) % control.locator("option").count())
+    else:
+        control.click()
+    deadline = time.time() + 60
+    while _output_of(widget) == before and time.time() < deadline:
+        time.sleep(0.25)
+    if _output_of(widget) == before:
+        SHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"FAILED_{name}.png"), full_page=False)
+        print("BEFORE", before[:300], "\nSELECTS", page.locator(".jupyter-widgets select").count(),
+              control.input_value(), control.locator("option").all_text_contents())
+    assert _output_of(widget) != before, f"{name}: the widget did not answer"
+    SHOTS.mkdir(exist_ok=True)
+    widget.screenshot(path=str(SHOTS / name.replace(".ipynb", ".png")))
+    text = page.locator(".jp-Notebook").inner_text()
+    assert "Traceback (most recent call last)" not in text, f"{name}: a cell raised"
+    assert "Error displaying widget" not in text, f"{name}: a widget failed to render"
+    page.close()
+    _shut_down_kernels(url, token)
+
+
+def _shut_down_kernels(url: str, token: str) -> None:
+    """Free the memory of the notebook's kernel before the next notebook starts its own."""
+    import json
+    with urllib.request.urlopen(f"{url}/api/sessions?token={token}") as r:
+        sessions = json.load(r)
+    for s in sessions:
+        req = urllib.request.Request(f"{url}/api/sessions/{s['id']}?token={token}", method="DELETE")
+        urllib.request.urlopen(req).close()
