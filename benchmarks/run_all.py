@@ -1,0 +1,55 @@
+"""Regenerate every number of the README: each benchmark, then each notebook's run time
+and peak memory in a fresh kernel (on a copy: the committed notebooks are not touched).
+
+    python benchmarks/run_all.py            # full benchmarks (about 10 minutes on 2 cores)
+    python benchmarks/run_all.py --quick    # each benchmark's --quick (about 4 minutes)
+
+Prints everything to the terminal; paste the tables into README.md.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ["concepts.py", "saliency.py", "influence.py", "counterfactuals.py", "latent.py"]
+
+
+def notebooks_table() -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    print("\n| notebook | run time (s) | peak memory (GB) |\n|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+            copy = Path(tmp) / path.name
+            shutil.copy(path, copy)
+            nb = nbformat.read(copy, as_version=4)
+            nb.cells.append(nbformat.v4.new_code_cell("import xaitutor; print(xaitutor.peak_memory_gb())"))
+            start = time.perf_counter()
+            NotebookClient(nb, timeout=600, kernel_name="python3",
+                           resources={"metadata": {"path": tmp}}).execute()
+            seconds = time.perf_counter() - start
+            peak = float("".join(o.get("text", "") for o in nb.cells[-1].outputs).strip())
+            print(f"| {path.stem} | {seconds:.0f} | {peak:.2f} |", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    for script in BENCHMARKS:
+        print(f"\n## {script}{' --quick' if args.quick else ''}", flush=True)
+        cmd = [sys.executable, str(ROOT / "benchmarks" / script)] + (["--quick"] if args.quick else [])
+        subprocess.run(cmd, check=True, cwd=ROOT)
+    print("\n## notebooks", flush=True)
+    notebooks_table()
+
+
+if __name__ == "__main__":
+    main()
