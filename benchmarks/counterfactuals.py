@@ -67,7 +67,8 @@ def main() -> None:
         columns = continuous + sorted({f"{c}_{r[c]}" for r in rows for c in categorical})
         num = np.array([[float(r[c]) for c in continuous] for r in rows])
         num = (num - num.min(0)) / (num.max(0) - num.min(0))
-        cat = np.array([[float(f"{c}_{r[c]}" == name) for name in columns[4:]] for r in rows])
+        cat = np.array([[float(name in {f"{c}_{r[c]}" for c in categorical}) for name in columns[4:]]
+                        for r in rows])
         X = torch.tensor(np.hstack([num, cat]), dtype=torch.float32)
     y = torch.tensor([int(r["risk"]) for r in rows])
     groups = [[j for j, name in enumerate(columns) if name.startswith(c + "_")] for c in categorical]

@@ -120,7 +120,7 @@ def test_notebook_runs_in_jupyterlab_and_its_widget_answers(lab, browser, name):
         return last && /\\[\\d+\\]/.test(last.textContent);
     }""", timeout=300_000)
     kind, which = NOTEBOOKS[name]
-    control = page.locator(f".jupyter-widgets select" if kind == "select" else
+    control = page.locator(".jupyter-widgets select" if kind == "select" else
                            ".jupyter-widgets input[type=checkbox]").nth(which)
     widget = control.locator("xpath=ancestor::div[contains(@class,'jp-OutputArea-output')][1]")
     try:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -165,7 +164,6 @@ def optimize(model: nn.Module, x: Tensor, target: int | Tensor, lam: float = 0.1
     init = 0.01 * torch.randn(n, k, d, generator=gen, dtype=x.dtype).to(x.device) if k > 1 else \
         torch.zeros(n, k, d, dtype=x.dtype, device=x.device)
     delta = (init * movable).requires_grad_(True)
-    opt = torch.optim.Adam([delta], lr=lr)
     lam_row = torch.full((n,), float(lam), dtype=x.dtype, device=x.device)
     tk = t[:, None].expand(n, k)
     history, path = [], ([] if record_path else None)
@@ -194,7 +192,6 @@ def optimize(model: nn.Module, x: Tensor, target: int | Tensor, lam: float = 0.1
 
     def run(n_steps: int, free: Tensor) -> None:
         """Adam on δ for ``n_steps``, projecting after each; only ``free`` columns move."""
-        nonlocal opt
         opt = torch.optim.Adam([delta], lr=lr)
         for step in range(n_steps):
             cf = x0 + delta

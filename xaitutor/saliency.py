@@ -8,7 +8,6 @@ integration steps: a method sends one (chunked) batch through the model.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 import torch

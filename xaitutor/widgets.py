@@ -34,6 +34,13 @@ def _message(text: str, kind: str = "warning") -> str:
            f'{html.escape(text)}</div>'
 
 
+def _bad_index(what: str, i: int, n: int) -> str | None:
+    """A message for an index outside 0..n-1 (None when it is fine)."""
+    if 0 <= i < n:
+        return None
+    return _message(f"{what} {i} does not exist: choose an index in 0..{n - 1}")
+
+
 def _assemble(rows: list, controls: dict, show, **outputs) -> widgets.VBox:
     """Wire every control to ``show``, draw once, and return the box, carrying its
     controls and output widgets as attributes (for tests and curious learners)."""
@@ -126,8 +133,8 @@ def intervention_playground(model: concepts._ConceptModel, x: Tensor, c: Tensor,
         if resetting:
             return
         i = index.value
-        if not 0 <= i < n:
-            view.value = _message(f"example {i} does not exist: choose an index in 0..{n - 1}")
+        if problem := _bad_index("example", i, n):
+            view.value = problem
             return
         xi, ci = x[i:i + 1], c[i:i + 1]
         chosen = torch.tensor([[max(t.value, 0) for t in toggles]], dtype=x.dtype, device=x.device)
@@ -212,8 +219,8 @@ def saliency_explorer(model: torch.nn.Module, x: Tensor, y: Tensor, layer: torch
         for name, w in knobs.items():
             w.disabled = name not in saliency.METHODS[method.value]
         i = index.value
-        if not 0 <= i < n:
-            status.value = _message(f"image {i} does not exist: choose an index in 0..{n - 1}")
+        if problem := _bad_index("image", i, n):
+            status.value = problem
             return
         xi = x[i:i + 1]
         start = time.perf_counter()
@@ -255,8 +262,8 @@ def deletion_explorer(model: torch.nn.Module, x: Tensor, y: Tensor, layer: torch
 
     def show(change=None):
         i = index.value
-        if not 0 <= i < n:
-            status.value = _message(f"image {i} does not exist: choose an index in 0..{n - 1}")
+        if problem := _bad_index("image", i, n):
+            status.value = problem
             return
         xi, t = x[i:i + 1], y[i:i + 1]
         if method.value == "random order":
@@ -314,8 +321,8 @@ def influence_explorer(model: torch.nn.Module, loss_fn, train: tuple[Tensor, Ten
     def show(change=None):
         depth.disabled = method.value != "lissa"
         i = index.value
-        if not 0 <= i < len(Xt):
-            status.value = _message(f"test point {i} does not exist: choose 0..{len(Xt) - 1}")
+        if problem := _bad_index("test point", i, len(Xt)):
+            status.value = problem
             return
         key = (i, method.value, damping.value, depth.value if method.value == "lissa" else None)
         try:
@@ -382,8 +389,8 @@ def counterfactual_explorer(model: torch.nn.Module, x: Tensor, encoder: data.Tab
 
     def show(change=None):
         i = index.value
-        if not 0 <= i < n:
-            view.value = _message(f"applicant {i} does not exist: choose 0..{n - 1}")
+        if problem := _bad_index("applicant", i, n):
+            view.value = problem
             return
         immutable = [j for c, box in frozen.items() if box.value for j in encoder.columns_of(c)]
         try:
@@ -472,8 +479,8 @@ def latent_explorer(model: torch.nn.Module, vae, x: Tensor, y: Tensor,
 
     def show(change=None):
         i = index.value
-        if not 0 <= i < n:
-            status.value = _message(f"digit {i} does not exist: choose 0..{n - 1}")
+        if problem := _bad_index("digit", i, n):
+            status.value = problem
             return
         xi = x[i:i + 1]
         try:
