@@ -154,6 +154,12 @@ def joint_loss(c_logits: Tensor, y_logits: Tensor, c: Tensor, y: Tensor,
                lam: float = 1.0) -> Tensor:
     """Joint CBM loss (Koh et al. 2020, Sec. 3): cross-entropy of the task plus
     ``lam`` times the mean binary cross-entropy of the concepts."""
+    if c_logits.shape != c.shape:
+        raise ValueError(f"c_logits {tuple(c_logits.shape)} and c {tuple(c.shape)} must have one "
+                         "shape: one logit per concept of every sample")
+    if y_logits.dim() != 2 or y.shape != (len(y_logits),):
+        raise ValueError(f"y_logits must be (n, n_classes) and y (n,) class indices, got "
+                         f"{tuple(y_logits.shape)} and {tuple(y.shape)}")
     return F.cross_entropy(y_logits, y) + lam * F.binary_cross_entropy_with_logits(c_logits, c)
 
 

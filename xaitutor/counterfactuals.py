@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import _checks
+
 __all__ = ["optimize", "Counterfactuals", "median_absolute_deviation", "mad", "metrics",
            "predict", "check_request"]
 
@@ -50,7 +52,8 @@ def median_absolute_deviation(X: Tensor) -> Tensor:
     rare category, a near-constant column) falls back to its mean absolute deviation
     from the mean, and to 1 if that is 0 too — never a division by zero."""
     if X.dim() != 2 or len(X) == 0:
-        raise ValueError(f"X must be a non-empty (n, D) tensor, got {tuple(X.shape)}")
+        raise ValueError(f"X must be a non-empty (n, D) tensor of training rows, got "
+                         f"{tuple(X.shape)}")
     med = X.median(0).values
     m = (X - med).abs().median(0).values
     fallback = (X - X.mean(0)).abs().mean(0)
@@ -64,6 +67,8 @@ mad = median_absolute_deviation
 @torch.no_grad()
 def predict(model: nn.Module, x: Tensor) -> Tensor:
     """Class predictions for ``(..., D)`` inputs."""
+    _checks.module(model)
+    _checks.tensor(x, "x", min_dim=1, shape_hint="(..., D)", model=model)
     return model(x.reshape(-1, x.shape[-1])).argmax(1).view(x.shape[:-1])
 
 
@@ -72,13 +77,8 @@ def check_request(model: nn.Module, x: Tensor, target: int | Tensor) -> Tensor:
     as an ``(N,)`` long tensor. Refuses a model in training mode, an ``x`` that is not a
     float ``(N, D)`` batch, a target that is not a class of the model, and rows that
     already have their target (nothing to explain)."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    if model.training:
-        raise ValueError("the model is in training mode; call model.eval() first")
-    if not isinstance(x, Tensor) or x.dim() != 2 or not x.is_floating_point() or len(x) == 0:
-        raise ValueError(f"x must be a non-empty float tensor (N, D), got "
-                         f"{getattr(x, 'dtype', type(x).__name__)} {tuple(getattr(x, 'shape', ()))}")
+    _checks.module(model)
+    _checks.tensor(x, "x", dim=2, shape_hint="(N, D)", model=model)
     n = len(x)
     with torch.no_grad():
         logits = model(x)
@@ -86,6 +86,9 @@ def check_request(model: nn.Module, x: Tensor, target: int | Tensor) -> Tensor:
         raise ValueError(f"the model must map (N, D) to class logits (N, C), got {tuple(logits.shape)}")
     n_classes = logits.shape[1]
     if isinstance(target, Tensor):
+        if target.is_floating_point():
+            raise ValueError(f"target must hold integer class indices, got {target.dtype}; "
+                             "use target.long()")
         t = target.to(x.device).long().reshape(-1)
         if t.shape != (n,):
             raise ValueError(f"target must be an int or a tensor of shape ({n},), got {tuple(target.shape)}")
@@ -93,11 +96,12 @@ def check_request(model: nn.Module, x: Tensor, target: int | Tensor) -> Tensor:
         t = torch.full((n,), int(target), dtype=torch.long, device=x.device)
     if ((t < 0) | (t >= n_classes)).any():
         raise ValueError(f"target {t[(t < 0) | (t >= n_classes)][0].item()} is not a class of the "
-                         f"model (0..{n_classes - 1})")
+                         f"model; choose a target in 0..{n_classes - 1}")
     already = (logits.argmax(1) == t).nonzero().flatten().tolist()
     if already:
         raise ValueError(f"rows {already[:10]} are already predicted as their target: nothing to "
-                         "change. Pass only rows whose prediction differs from the target")
+                         "change. Pass only rows whose prediction differs from the target, or choose another "
+                         "target")
     return t
 
 
@@ -105,7 +109,8 @@ def _index_list(name: str, idx, d: int) -> list[int]:
     idx = [] if idx is None else [int(i) for i in idx]
     bad = [i for i in idx if not 0 <= i < d]
     if bad:
-        raise ValueError(f"{name} indices {bad} are out of range 0..{d - 1}")
+        raise ValueError(f"{name} indices {bad} are out of range: x has {d} columns, "
+                         f"0..{d - 1}")
     return idx
 
 
@@ -127,8 +132,10 @@ def optimize(model: nn.Module, x: Tensor, target: int | Tensor, lam: float = 0.1
     n, d = x.shape
     if distance not in ("l1", "l2", "mad"):
         raise ValueError(f"distance must be 'l1', 'l2' or 'mad', got {distance!r}")
-    if k < 1 or steps < 1 or lam < 0 or mu < 0 or diversity < 0:
-        raise ValueError("need k ≥ 1, steps ≥ 1 and lam, mu, diversity ≥ 0")
+    _checks.positive_int(k, "k")
+    _checks.positive_int(steps, "steps")
+    for name, value in (("lam", lam), ("mu", mu), ("diversity", diversity)):
+        _checks.non_negative(value, name)
     frozen = _index_list("immutable", immutable, d)
     if len(set(frozen)) == d:
         raise ValueError("every feature is immutable: no counterfactual can exist; free at "
@@ -136,7 +143,8 @@ def optimize(model: nn.Module, x: Tensor, target: int | Tensor, lam: float = 0.1
     one_way = dict(one_way or {})
     _index_list("one_way", one_way.keys(), d)
     if any(v not in (1, -1) for v in one_way.values()):
-        raise ValueError("one_way maps a column index to +1 (may only rise) or -1 (may only fall)")
+        raise ValueError(f"one_way maps a column index to +1 (may only rise) or -1 (may only "
+                         f"fall), got {one_way}")
     groups = [list(g) for g in (categorical or [])]
     for g in groups:
         _index_list("categorical", g, d)
@@ -145,7 +153,8 @@ def optimize(model: nn.Module, x: Tensor, target: int | Tensor, lam: float = 0.1
     if distance == "mad":
         scale = mad.to(x) if mad is not None else median_absolute_deviation(x)
         if scale.shape != (d,):
-            raise ValueError(f"mad must have shape ({d},), got {tuple(scale.shape)}")
+            raise ValueError(f"mad must have shape ({d},) (one scale per column), got "
+                             f"{tuple(scale.shape)}; compute it with counterfactuals.mad(X_train)")
         w = 1.0 / scale
     else:
         w = torch.ones(d, dtype=x.dtype, device=x.device)
@@ -153,7 +162,8 @@ def optimize(model: nn.Module, x: Tensor, target: int | Tensor, lam: float = 0.1
     if bounds is not None:
         lo, hi = (torch.as_tensor(b, dtype=x.dtype, device=x.device).expand(d) for b in bounds)
         if (lo > hi).any():
-            raise ValueError("bounds: some lower bound exceeds its upper bound")
+            raise ValueError("bounds=(low, high): some lower bound exceeds its upper bound; "
+                             "swap them")
         if ((x < lo - 1e-6) | (x > hi + 1e-6)).any():
             raise ValueError("some rows of x are already outside the bounds; widen them")
     movable = torch.ones(d, dtype=x.dtype, device=x.device)
@@ -281,6 +291,10 @@ def metrics(model: nn.Module, x: Tensor, x_cf: Tensor, target: int | Tensor, X_t
     """
     from sklearn.neighbors import LocalOutlierFactor
 
+    _checks.module(model)
+    _checks.tensor(x, "x", dim=2, shape_hint="(N, D)", model=model)
+    _checks.tensor(x_cf, "x_cf", min_dim=2, shape_hint="(N, D) or (N, k, D)", model=model)
+    _checks.tensor(X_train, "X_train", dim=2, shape_hint="(n, D)", model=model)
     if x_cf.dim() == 2:
         x_cf = x_cf[:, None]
     if x.dim() != 2 or x_cf.shape[0] != x.shape[0] or x_cf.shape[-1] != x.shape[-1]:

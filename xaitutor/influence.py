@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from . import _checks
 from torch.func import functional_call, grad, jvp, vmap
 
 __all__ = ["fit", "FitReport", "influence", "self_influence", "perturbation_influence",
@@ -78,28 +80,48 @@ class _Flat:
                 self.model.get_parameter(n).copy_(t)
 
 
-def _check_pair(name: str, pair, model: nn.Module) -> tuple[Tensor, Tensor]:
+def _check_pair(name: str, pair, model: nn.Module, names: tuple[str, str] | None = None
+                ) -> tuple[Tensor, Tensor]:
     if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
-        raise ValueError(f"{name} must be an (X, Y) pair of tensors")
+        raise ValueError(f"{name} must be an (X, Y) pair of tensors, e.g. {name}=(X, Y); got "
+                         f"{type(pair).__name__}")
     x, y = pair
     if not isinstance(x, Tensor) or not isinstance(y, Tensor):
-        raise TypeError(f"{name} must hold tensors, got {type(x).__name__} and {type(y).__name__}")
+        raise TypeError(f"{name} must hold tensors, got {type(x).__name__} and {type(y).__name__}; "
+                        "convert them with torch.as_tensor")
     if len(x) != len(y) or len(x) == 0:
         raise ValueError(f"{name}: X has {len(x)} rows but Y has {len(y)}; they must match and "
                          "not be empty")
-    param = next(model.parameters())
-    if x.device != param.device:
-        raise ValueError(f"{name} is on {x.device} but the model is on {param.device}; "
-                         f"move it with .to({str(param.device)!r})")
+    name_x, name_y = names or (f"{name}[0]", f"{name}[1]")
+    _checks.tensor(x, name_x, model=model)
+    _checks.same_dtype(x, model, name_x)
+    if y.is_floating_point():
+        _checks.tensor(y, name_y, model=model)
+    elif y.device == x.device and y.dim() == 1:          # class indices: in the model's range?
+        try:
+            with torch.no_grad():
+                n_classes = model(x[:1]).shape[-1]
+        except RuntimeError as e:
+            raise ValueError(f"the model rejected {name_x} of shape {tuple(x.shape)} ({e}); "
+                             f"{name} inputs must have the shape the model was built for") from e
+        if n_classes > 1 and (int(y.min()) < 0 or int(y.max()) >= n_classes):
+            bad = int(y.min()) if int(y.min()) < 0 else int(y.max())
+            raise ValueError(f"{name}: label {bad} is not a class of the model (0..{n_classes - 1}); "
+                             "check the labels")
+    if y.device != x.device:
+        raise ValueError(f"{name}: X is on {x.device} but Y on {y.device}; move Y with "
+                         f"Y.to({str(x.device)!r})")
     return x, y
 
 
 def _check_model(model: nn.Module) -> None:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    if model.training:
-        raise ValueError("the model is in training mode; call model.eval() first (influence "
-                         "needs a deterministic model)")
+    _checks.module(model)
+
+
+def _check_options(l2: float, method: str, damping: float) -> None:
+    _checks.non_negative(l2, "l2")
+    _checks.choice(method, "method", METHODS)
+    _checks.non_negative(damping, "damping")
 
 
 # --- training to the optimum -------------------------------------------------------------------
@@ -122,9 +144,8 @@ def fit(model: nn.Module, loss_fn: LossFn, X: Tensor, Y: Tensor, l2: float = 1e-
     Wolfe line search) and return the final gradient norm. Works in float64 if the
     model and data are float64 (recommended for influence). ``weights`` multiplies
     each sample's loss (0 removes a point; used by :func:`leave_one_out`)."""
-    X, Y = _check_pair("train", (X, Y), model)
-    if l2 < 0:
-        raise ValueError(f"l2 must be ≥ 0, got {l2}")
+    X, Y = _check_pair("train", (X, Y), model, ("X", "Y"))
+    _checks.non_negative(l2, "l2")
     flat = _Flat(model, loss_fn, l2)
     theta = flat.theta.clone().requires_grad_(True)
     opt = torch.optim.LBFGS([theta], lr=1, max_iter=max_iter, tolerance_grad=tol * 1e-2,
@@ -150,6 +171,7 @@ def fit(model: nn.Module, loss_fn: LossFn, X: Tensor, Y: Tensor, l2: float = 1e-
 def per_sample_grads(model: nn.Module, loss_fn: LossFn, X: Tensor, Y: Tensor,
                      batch_size: int = 4096) -> Tensor:
     """∇θL(z_i, θ̂) for every sample, ``(n, P)``: ``vmap`` over ``grad``, in chunks."""
+    X, Y = _check_pair("data", (X, Y), model, ("X", "Y"))
     flat = _Flat(model, loss_fn, 0.0)
     g = vmap(grad(flat.sample_loss), in_dims=(None, 0, 0))
     return torch.cat([g(flat.theta, X[i:i + batch_size], Y[i:i + batch_size])
@@ -170,6 +192,10 @@ def hvp(model: nn.Module, loss_fn: LossFn, train: tuple[Tensor, Tensor], v: Tens
     with ``jvp`` of ``grad`` — never forming H."""
     X, Y = _check_pair("train", train, model)
     flat = _Flat(model, loss_fn, l2)
+    p = flat.theta.numel()
+    if not isinstance(v, Tensor) or v.dim() not in (1, 2) or v.shape[-1] != p:
+        raise ValueError(f"v must be a vector of the model's {p} parameters, (P,) or (k, P); got "
+                         f"{tuple(v.shape) if isinstance(v, Tensor) else type(v).__name__}")
     one = v.dim() == 1
     out = _hvp_fn(flat, X, Y, 0.0)(v[None] if one else v)
     return out[0] if one else out
@@ -266,12 +292,14 @@ def solve(model: nn.Module, loss_fn: LossFn, train: tuple[Tensor, Tensor], G: Te
           cg_tol: float = 1e-10, cg_max_iter: int | None = None, lissa_depth: int = 1000,
           lissa_scale: float | None = None, max_params: int = 5000) -> Tensor:
     """(H + damping·I)⁻¹ g for every row g of ``G`` ``(k, P)``, by ``method``."""
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
-    if damping < 0:
-        raise ValueError(f"damping must be ≥ 0, got {damping}")
+    _check_options(l2, method, damping)
     X, Y = _check_pair("train", train, model)
     flat = _Flat(model, loss_fn, l2)
+    p = flat.theta.numel()
+    if not isinstance(G, Tensor) or G.dim() != 2 or G.shape[1] != p:
+        raise ValueError(f"G must hold right-hand sides as rows, (k, {p}) for the model's {p} "
+                         f"parameters; got {tuple(G.shape) if isinstance(G, Tensor) else type(G).__name__}"
+                         " (one vector g: pass g[None])")
     if method == "exact":
         return _solve_exact(hessian(model, loss_fn, (X, Y), l2, max_params), G, damping)
     hvp_k = _hvp_fn(flat, X, Y, damping)
@@ -305,6 +333,7 @@ def influence(model: nn.Module, loss_fn: LossFn, train: tuple[Tensor, Tensor],
     ``cg_max_iter``) or ``"lissa"`` (``lissa_depth``, ``lissa_scale``; the scale defaults
     to 1.5× the largest eigenvalue found by power iteration)."""
     _check_model(model)
+    _check_options(l2, method, damping)
     X, Y = _check_pair("train", train, model)
     Xt, Yt = _check_pair("test", test, model)
     if X.shape[1:] != Xt.shape[1:]:
@@ -325,6 +354,7 @@ def self_influence(model: nn.Module, loss_fn: LossFn, train: tuple[Tensor, Tenso
     """I(i, i) = (1/n) ∇θL(z_i)ᵀ H⁻¹ ∇θL(z_i), ``(n,)``: how much point i's own loss
     rests on i being in the training set. Mislabelled points rank high (Koh & Liang, Sec. 5.4)."""
     _check_model(model)
+    _check_options(l2, method, damping)
     X, Y = _check_pair("train", train, model)
     _optimum_check(model, loss_fn, X, Y, l2)
     g = per_sample_grads(model, loss_fn, X, Y)
@@ -342,6 +372,7 @@ def perturbation_influence(model: nn.Module, loss_fn: LossFn, train: tuple[Tenso
 
     Returns ``(n_test, n_train, *x.shape[1:])``."""
     _check_model(model)
+    _check_options(l2, method, damping)
     X, Y = _check_pair("train", train, model)
     Xt, Yt = _check_pair("test", test, model)
     _optimum_check(model, loss_fn, X, Y, l2)
@@ -361,7 +392,7 @@ def perturbation_influence(model: nn.Module, loss_fn: LossFn, train: tuple[Tenso
 def losses(model: nn.Module, loss_fn: LossFn, test: tuple[Tensor, Tensor]) -> Tensor:
     """L(z_t, θ) for every test point, ``(m,)``."""
     flat = _Flat(model, loss_fn, 0.0)
-    Xt, Yt = test
+    Xt, Yt = _check_pair("test", test, model)
     with torch.no_grad():
         return vmap(flat.sample_loss, in_dims=(None, 0, 0))(flat.theta, Xt, Yt)
 
@@ -383,7 +414,8 @@ def retrain_without(model: nn.Module, loss_fn: LossFn, train: tuple[Tensor, Tens
     out = []
     for i in tqdm(list(indices), desc="leave one out", leave=False, disable=not progress):
         if not 0 <= int(i) < len(X):
-            raise ValueError(f"index {int(i)} is not a training point (0..{len(X) - 1})")
+            raise ValueError(f"indices: {int(i)} is not a training point; pick indices in "
+                             f"0..{len(X) - 1}")
         work_flat = _Flat(work, loss_fn, l2)
         work_flat.load(theta)
         w = torch.ones(len(X), dtype=X.dtype, device=X.device)
@@ -401,6 +433,10 @@ def loss_change(model: nn.Module, loss_fn: LossFn, thetas: Tensor, test: tuple[T
     :func:`retrain_without`) and every test point: ``(n_test, K)``."""
     flat = _Flat(model, loss_fn, 0.0)
     Xt, Yt = _check_pair("test", test, model)
+    p = flat.theta.numel()
+    if not isinstance(thetas, Tensor) or thetas.dim() != 2 or thetas.shape[1] != p:
+        raise ValueError(f"thetas must be parameter vectors (K, {p}), e.g. from retrain_without; "
+                         f"got {tuple(thetas.shape) if isinstance(thetas, Tensor) else type(thetas).__name__}")
     per_theta = vmap(lambda th: vmap(flat.sample_loss, in_dims=(None, 0, 0))(th, Xt, Yt))
     with torch.no_grad():
         return (per_theta(thetas) - losses(model, loss_fn, (Xt, Yt))).T

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import _checks
 from .core import train
 from .counterfactuals import check_request
 
@@ -32,6 +33,12 @@ METHODS = ("revise", "cchvae")
 def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:
     """KL(N(μ, diag σ²) ‖ N(0, I)) per row, in closed form:
     ½ Σ_j (μ_j² + σ_j² − 1 − log σ_j²)  (Kingma & Welling 2014, Appendix B)."""
+    if not (isinstance(mu, Tensor) and isinstance(logvar, Tensor)) or mu.shape != logvar.shape \
+            or mu.dim() != 2:
+        raise ValueError("mu and logvar must be tensors of one shape (N, latent_dim), as "
+                         "vae.encode(x) returns them; got "
+                         f"{getattr(mu, 'shape', type(mu).__name__)} and "
+                         f"{getattr(logvar, 'shape', type(logvar).__name__)}")
     return 0.5 * (mu ** 2 + logvar.exp() - 1 - logvar).sum(1)
 
 
@@ -57,8 +64,14 @@ class VAE(nn.Module):
                                      nn.Linear(hidden, n_features))
 
     def _check(self, x: Tensor) -> None:
+        _checks.tensor(x, "x", model=self)
         if x.dim() != 2 or x.shape[1] != self.n_features:
-            raise ValueError(f"this VAE takes (N, {self.n_features}) inputs, got {tuple(x.shape)}")
+            raise ValueError(f"this VAE takes (N, {self.n_features}) inputs, got {tuple(x.shape)}; "
+                             "flatten images with x.flatten(1)")
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``vae(x)``: the reconstruction of x through the mean code (as :meth:`reconstruct`)."""
+        return self.reconstruct(x)
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """(μ, log σ²) of q(z | x), each ``(N, latent_dim)``."""
@@ -107,8 +120,12 @@ def train_vae(X: Tensor, latent_dim: int = 2, likelihood: str = "bernoulli",
               progress: bool = True) -> VAE:
     """Train a :class:`VAE` on the rows of ``X`` by minimising −ELBO (Adam, seeded
     mini-batches); returns it in eval mode on X's device."""
+    _checks.tensor(X, "X", finite=False)
     if X.dim() != 2 or len(X) < 2:
-        raise ValueError(f"X must be (N, D) with N ≥ 2, got {tuple(X.shape)}; flatten images first")
+        raise ValueError(f"X must be (N, D) with N ≥ 2, got {tuple(X.shape)}; flatten images "
+                         "first with X.flatten(1)")
+    _checks.tensor(X, "X")
+    _checks.choice(likelihood, "likelihood", ("bernoulli", "gaussian", "mixed"))
     if likelihood == "bernoulli" and (X.min() < 0 or X.max() > 1):
         raise ValueError("a Bernoulli likelihood needs values in [0, 1]; use likelihood='gaussian'")
     torch.manual_seed(seed)
@@ -154,12 +171,12 @@ def counterfactual(model: nn.Module, vae: VAE, x: Tensor, target: int | Tensor,
     valid candidate closest to x (L1). Immutable columns are copied from x before the
     model sees a candidate, so they never change.
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+    _checks.choice(method, "method", METHODS)
     if not isinstance(vae, VAE):
-        raise TypeError("vae must be an xaitutor.latent.VAE (see train_vae)")
-    if vae.training:
-        raise ValueError("the VAE is in training mode; call vae.eval() first")
+        raise TypeError(f"vae must be an xaitutor.latent.VAE (make one with latent.train_vae), "
+                        f"got {type(vae).__name__}")
+    _checks.module(vae, "vae")
+    _checks.tensor(x, "x", model=vae)
     if x.dim() != 2 or x.shape[1] != vae.n_features:
         raise ValueError(f"the VAE takes {vae.n_features} features but x has shape "
                          f"{tuple(x.shape)}: train the VAE on the model's input space")
@@ -169,7 +186,8 @@ def counterfactual(model: nn.Module, vae: VAE, x: Tensor, target: int | Tensor,
     if immutable is not None:
         idx = [int(i) for i in immutable]
         if any(not 0 <= i < d for i in idx):
-            raise ValueError(f"immutable indices must be in 0..{d - 1}")
+            raise ValueError(f"immutable indices must be in 0..{d - 1} (x has {d} columns), "
+                             f"got {idx}")
         keep[idx] = True
 
     def decoded(z: Tensor, xs: Tensor) -> Tensor:

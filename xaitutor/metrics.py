@@ -13,6 +13,8 @@ import torch
 from scipy.stats import rankdata
 from torch import Tensor, nn
 
+from . import _checks
+
 __all__ = ["spearman", "cascading_randomization", "randomized_labels", "deletion_curve",
            "auc", "pointing_game", "energy_ratio", "pixel_map"]
 
@@ -21,17 +23,30 @@ Explainer = Callable[[nn.Module, Tensor, Tensor], Tensor]
 
 def pixel_map(attribution: Tensor) -> Tensor:
     """One value per pixel, ``(N, H, W)``: the attribution summed over channels."""
-    if attribution.dim() != 4:
-        raise ValueError(f"expected maps of shape (N, C, H, W), got {tuple(attribution.shape)}")
+    _checks.tensor(attribution, "attribution", dim=4, shape_hint="(N, C, H, W)")
     return attribution.sum(1)
+
+
+def _object_mask(mask: Tensor, m: Tensor) -> Tensor:
+    """The object mask as ``(N, H, W)`` floats, matching the pixel map ``m``."""
+    if not isinstance(mask, Tensor):
+        raise TypeError(f"mask must be a torch.Tensor, got {type(mask).__name__}")
+    if mask.numel() != m.numel():
+        raise ValueError(f"mask has shape {tuple(mask.shape)} but the maps need "
+                         f"{tuple(m.shape)} (or {(m.shape[0], 1, *m.shape[1:])}): one mask "
+                         "per image, of the image's size")
+    return mask.reshape(m.shape).to(m.device).float()
 
 
 def spearman(a: Tensor, b: Tensor, absolute: bool = True) -> Tensor:
     """Spearman rank correlation between maps ``a[i]`` and ``b[i]``, one value per
     sample (ties get their average rank). ``absolute=True`` compares |a| with |b|, as
     Adebayo et al. (2018) do for sign-agnostic comparisons."""
+    _checks.tensor(a, "a")
+    _checks.tensor(b, "b")
     if a.shape != b.shape:
-        raise ValueError(f"maps must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+        raise ValueError(f"maps a and b must have the same shape, got {tuple(a.shape)} and "
+                         f"{tuple(b.shape)}; compare maps of the same images")
     fa = a.detach().reshape(len(a), -1).cpu().double().numpy()
     fb = b.detach().reshape(len(b), -1).cpu().double().numpy()
     if absolute:
@@ -58,6 +73,7 @@ def cascading_randomization(model: nn.Module, x: Tensor, target: Tensor, explain
     Returns ``{"original": 1.0, layer name: mean Spearman |map| correlation, ...}`` in
     the order layers were randomised. A map that stays similar does not depend on what
     the model learnt."""
+    _checks.module(model)
     reference = explain(model, x, target)
     randomized = copy.deepcopy(model).eval()
     torch.manual_seed(seed)
@@ -73,6 +89,9 @@ def cascading_randomization(model: nn.Module, x: Tensor, target: Tensor, explain
 def randomized_labels(y: Tensor, seed: int = 0) -> Tensor:
     """The labels in a seeded random order: train on them for the data-randomisation
     test (Adebayo et al. 2018, Sec. 3.2). A map that survives it ignores the labels."""
+    if not isinstance(y, Tensor) or y.dim() != 1:
+        raise ValueError(f"y must be a 1-D tensor of labels, got "
+                         f"{getattr(y, 'shape', type(y).__name__)}")
     g = torch.Generator().manual_seed(seed)
     return y[torch.randperm(len(y), generator=g).to(y.device)]
 
@@ -89,6 +108,12 @@ def deletion_curve(model: nn.Module, x: Tensor, target: Tensor, attribution: Ten
     n_steps + 1)`` for k = 0..n_steps (softmax probability, or the logit with
     ``score="logit"``). A faithful map makes deletion fall fast and insertion rise fast.
     """
+    _checks.module(model)
+    _checks.tensor(x, "x", dim=4, shape_hint="(N, C, H, W)", model=model)
+    _checks.tensor(attribution, "attribution", dim=4, shape_hint="(N, C, H, W)")
+    if isinstance(target, int):
+        target = torch.full((len(x),), target, dtype=torch.long, device=x.device)
+    _checks.labels(target, len(x), name="target")
     if mode not in ("deletion", "insertion"):
         raise ValueError(f"mode must be 'deletion' or 'insertion', got {mode!r}")
     if score not in ("probability", "logit"):
@@ -110,10 +135,12 @@ def deletion_curve(model: nn.Module, x: Tensor, target: Tensor, attribution: Ten
     else:
         images = torch.where(chosen, x[:, None], base[:, None])
     images = images.reshape(-1, c, h, w)
-    t = target.repeat_interleave(n_steps + 1)
+    t = target.to(x.device).repeat_interleave(n_steps + 1)
     out = []
     for i in range(0, len(images), batch_size):
         logits = model(images[i:i + batch_size])
+        if i == 0:
+            _checks.labels(target, n, logits.shape[1], name="target")
         s = logits.softmax(1) if score == "probability" else logits
         out.append(s.gather(1, t[i:i + batch_size, None]).squeeze(1))
     return torch.cat(out).view(n, n_steps + 1)
@@ -121,6 +148,10 @@ def deletion_curve(model: nn.Module, x: Tensor, target: Tensor, attribution: Ten
 
 def auc(curve: Tensor) -> Tensor:
     """Area under curves ``(N, K + 1)`` sampled evenly on [0, 1] (trapezoid rule)."""
+    _checks.tensor(curve, "curve", dim=2, shape_hint="(N, K + 1)")
+    if curve.shape[1] < 2:
+        raise ValueError(f"curve needs ≥ 2 points per row (k = 0..K), got shape "
+                         f"{tuple(curve.shape)}; make it with deletion_curve(n_steps ≥ 1)")
     return torch.trapezoid(curve, dx=1.0 / (curve.shape[1] - 1), dim=1)
 
 
@@ -128,7 +159,7 @@ def pointing_game(attribution: Tensor, mask: Tensor, tolerance: int = 0) -> Tens
     """Pointing game (Zhang et al. 2016): a hit when the map's maximum (summed over
     channels) falls on the object, or within ``tolerance`` pixels of it. ``(N,)`` bool."""
     m = pixel_map(attribution)
-    obj = mask.reshape(m.shape).to(m.device).float()
+    obj = _object_mask(mask, m)
     if tolerance > 0:
         k = 2 * tolerance + 1
         obj = torch.nn.functional.max_pool2d(obj[:, None], k, stride=1, padding=tolerance)[:, 0]
@@ -140,7 +171,7 @@ def energy_ratio(attribution: Tensor, mask: Tensor) -> Tensor:
     """Share of the map's positive energy that falls on the object (the energy-based
     pointing game of Wang et al. 2020, Score-CAM): Σ_object max(a, 0) / Σ max(a, 0)."""
     m = pixel_map(attribution).clamp_min(0)
-    obj = mask.reshape(m.shape).to(m.device)
+    obj = _object_mask(mask, m)
     total = m.reshape(len(m), -1).sum(1)
     inside = (m * obj).reshape(len(m), -1).sum(1)
     return torch.where(total > 0, inside / total.clamp_min(1e-12), torch.zeros_like(total))

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import _checks
 from .core import train
 
 __all__ = ["SmallCNN", "fit_classifier", "accuracy"]
@@ -27,12 +28,22 @@ class SmallCNN(nn.Module):
         return self.fc(self.features(x).mean(dim=(2, 3)))
 
 
+def _check_data(model: nn.Module, x: Tensor, y: Tensor) -> None:
+    _checks.tensor(x, "x", min_dim=2, model=model)
+    if isinstance(y, Tensor) and len(x) != len(y):
+        raise ValueError(f"x has {len(x)} samples but y has {len(y)}; give one label per sample")
+    was_training = model.training
+    with torch.no_grad():
+        n_classes = model.eval()(x[:1]).shape[1]
+    model.train(was_training)
+    _checks.labels(y, len(x), n_classes)
+
+
 def fit_classifier(model: nn.Module, x: Tensor, y: Tensor, epochs: int = 60, lr: float = 3e-3,
                    batch_size: int = 64, seed: int = 0, progress: bool = True) -> nn.Module:
     """Train ``model`` with cross-entropy on ``(x, y)`` (seeded mini-batches, Adam) and
     return it in eval mode."""
-    if len(x) != len(y):
-        raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
+    _check_data(model, x, y)
     model.train()
     train(lambda xb, yb: F.cross_entropy(model(xb), yb), model, (x, y), epochs=epochs, lr=lr,
           batch_size=batch_size, seed=seed, patience=epochs, progress=progress,
@@ -43,5 +54,6 @@ def fit_classifier(model: nn.Module, x: Tensor, y: Tensor, epochs: int = 60, lr:
 @torch.no_grad()
 def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1024) -> float:
     """Fraction of ``x`` that ``model`` classifies as ``y``."""
+    _check_data(model, x, y)
     pred = torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
     return (pred == y).float().mean().item()

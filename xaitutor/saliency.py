@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import _checks
+
 __all__ = ["gradient", "input_x_gradient", "smoothgrad", "integrated_gradients",
            "ig_alphas_and_weights", "grad_cam", "cam", "occlusion",
            "class_model_visualization", "meaningful_perturbation", "IG_METHODS", "blur",
@@ -26,34 +28,21 @@ IG_METHODS = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapez
 # --- checks at the door -----------------------------------------------------------------
 
 def _check_model_and_x(model: nn.Module, x: Tensor, min_dim: int = 2) -> None:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if model.training:
-        raise ValueError("the model is in training mode (dropout and batch norm would change "
-                         "the map); call model.eval() first")
-    if not isinstance(x, Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise ValueError(f"x must be a float tensor, got {x.dtype}; use x.float()")
-    if x.dim() < min_dim or len(x) == 0:
-        raise ValueError(f"x must be a non-empty batch with ≥ {min_dim} dimensions "
-                         f"(N, ...), got shape {tuple(x.shape)}; add a batch dimension "
-                         "with x.unsqueeze(0)")
-    if torch.isnan(x).any():
-        raise ValueError("x contains NaN")
-    param = next(model.parameters(), None)
-    if param is not None and param.device != x.device:
-        raise ValueError(f"x is on {x.device} but the model is on {param.device}; "
-                         f"move x with x.to({str(param.device)!r})")
+    _checks.module(model)
+    shape = "(N, C, H, W)" if min_dim == 4 else "(N, ...)"
+    _checks.tensor(x, "x", min_dim=min_dim, shape_hint=shape, model=model)
 
 
 def _targets(target: int | Tensor, n: int, device) -> Tensor:
     if isinstance(target, Tensor):
         if target.dim() == 0:
             target = target.expand(n)
-        if target.shape != (n,) or target.is_floating_point():
-            raise ValueError(f"target must be an int or an integer tensor of shape ({n},), "
-                             f"got {target.dtype} {tuple(target.shape)}")
+        if target.is_floating_point() or target.dtype == torch.bool:
+            raise ValueError(f"target must be an int or a tensor of integer class indices, "
+                             f"got {target.dtype}; use target.long()")
+        if target.shape != (n,):
+            raise ValueError(f"target must be an int or a tensor of shape ({n},) (one class "
+                             f"per sample), got shape {tuple(target.shape)}")
         return target.to(device=device, dtype=torch.long)
     if isinstance(target, (int, np.integer)) and not isinstance(target, bool):
         return torch.full((n,), int(target), dtype=torch.long, device=device)
@@ -64,7 +53,8 @@ def _forward(model: nn.Module, x: Tensor) -> Tensor:
     try:
         out = model(x)
     except RuntimeError as e:  # a shape the model cannot take
-        raise ValueError(f"the model rejected x of shape {tuple(x.shape)}: {e}") from e
+        raise ValueError(f"the model rejected x of shape {tuple(x.shape)}: {e}. A single "
+                         "sample needs a batch dimension: x.unsqueeze(0)") from e
     if out.dim() != 2:
         raise ValueError(f"the model must return (N, n_classes) scores, got {tuple(out.shape)}")
     return out
@@ -274,8 +264,9 @@ def occlusion(model: nn.Module, x: Tensor, target: int | Tensor, window: int, st
     _check_model_and_x(model, x, min_dim=4)
     n, c, h, w = x.shape
     if not (1 <= window <= min(h, w)) or not (1 <= stride <= window):
-        raise ValueError(f"need 1 ≤ window ≤ {min(h, w)} (the image size) and "
-                         f"1 ≤ stride ≤ window, got window={window}, stride={stride}")
+        raise ValueError(f"need 1 ≤ window ≤ {min(h, w)} (the image size) and 1 ≤ stride ≤ "
+                         f"window, got window={window}, stride={stride}; pick a window no larger "
+                         "than the image and a stride ≥ 1")
     baseline = _check_baseline(baseline, x)
     t = _targets(target, n, x.device)
     rows = [i * stride for i in range(math.ceil((h - window) / stride) + 1)]
@@ -297,6 +288,10 @@ def occlusion(model: nn.Module, x: Tensor, target: int | Tensor, window: int, st
 
 def blur(x: Tensor, sigma: float = 2.0) -> Tensor:
     """Gaussian blur of a batch ``(N, C, H, W)``, each channel alone (reflect padding)."""
+    _checks.tensor(x, "x", dim=4, shape_hint="(N, C, H, W)", finite=False)
+    if not sigma > 0:
+        raise ValueError(f"sigma is the blur's standard deviation in pixels and must be > 0, "
+                         f"got {sigma!r}")
     radius = max(1, int(math.ceil(3 * sigma)))
     k = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
     k = torch.exp(-k ** 2 / (2 * sigma ** 2))
@@ -358,8 +353,10 @@ def class_model_visualization(model: nn.Module, target: int | Tensor, shape: tup
     paper does not; without it the image can leave the range of real images).
     ``target`` may be a tensor of classes (one image each). Returns
     ``(len(target), *shape)``."""
-    if not isinstance(model, nn.Module) or model.training:
-        raise ValueError("pass a model in eval mode (call model.eval() first)")
+    _checks.module(model)
+    if not (isinstance(shape, (tuple, list)) and all(isinstance(s, int) and s > 0 for s in shape)):
+        raise ValueError(f"shape is one input's shape without the batch dimension, e.g. "
+                         f"(1, 8, 8); got {shape!r}")
     param = next(model.parameters(), None)
     device = device or (param.device if param is not None else "cpu")
     dtype = param.dtype if param is not None else torch.float32

@@ -67,6 +67,10 @@ class TabularEncoder:
         """Readable rows (dicts) → float32 ``(N, D)``."""
         out = torch.zeros(len(rows), self.n_features)
         for i, r in enumerate(rows):
+            missing = [c for c in [*self.numeric, *self.categorical] if c not in r]
+            if missing:
+                raise ValueError(f"row {i} is missing the columns {missing}; give every row a "
+                                 f"value for each of {[*self.numeric, *self.categorical]}")
             for j, c in enumerate(self.numeric):
                 out[i, j] = (float(r[c]) - self.mean[c]) / self.std[c]
             for c, values in self.categorical.items():

@@ -1,0 +1,385 @@
+"""Issue 8, part 4: the bad inputs a learner really tries, fed to every public function.
+
+Each case calls one function with one thing wrong and asserts a ``ValueError`` or
+``TypeError`` whose message names the argument at fault *and* says what to do (the
+``words`` of the case, all of which must appear, case-insensitive). A "model on another
+device" is a model moved to PyTorch's ``meta`` device, so the check runs without a GPU.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from xaitutor import concepts, core, counterfactuals, data, influence, latent, metrics, models
+from xaitutor import saliency
+
+NAN = float("nan")
+
+
+@functools.cache
+def w() -> SimpleNamespace:
+    """Small trained models and data, built once for every case."""
+    torch.manual_seed(0)
+    images, labels = data.digits()
+    x_img, y_img = images[:6], labels[:6]
+    cnn = models.SmallCNN(1, 10, width=4).eval()
+    mlp = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)).eval()
+    x_tab = torch.randn(5, 4)
+    with torch.no_grad():
+        pred = mlp(x_tab).argmax(1)
+    xc, cc, yc = data.xor(60, seed=0)
+    cbm = concepts.fit(xc, cc, yc, "cbm", "joint", epochs=2, progress=False)
+    lin = nn.Linear(3, 2).double().eval()
+    x_inf = torch.randn(12, 3, dtype=torch.float64)
+    y_inf = (x_inf[:, 0] > 0).long()
+    vae = latent.train_vae(torch.rand(20, 4), latent_dim=2, hidden=8, epochs=1, progress=False)
+    return SimpleNamespace(x_img=x_img, y_img=y_img, cnn=cnn, layer=cnn.features[-1],
+                           mlp=mlp, x_tab=x_tab, other=1 - pred, pred=pred,
+                           xc=xc, cc=cc, yc=yc, cbm=cbm, lin=lin,
+                           train=(x_inf[:8], y_inf[:8]), test=(x_inf[8:], y_inf[8:]),
+                           vae=vae, ce=nn.CrossEntropyLoss())
+
+
+def training(model: nn.Module) -> nn.Module:
+    return copy.deepcopy(model).train()
+
+
+def elsewhere(model: nn.Module) -> nn.Module:
+    return copy.deepcopy(model).to("meta")
+
+
+def with_nan(x: torch.Tensor) -> torch.Tensor:
+    x = x.clone()
+    x.view(-1)[0] = NAN
+    return x
+
+
+# ---------------------------------------------------------------------------------------------
+# (call, exception, words the message must hold)
+SALIENCY = {
+    "gradient": lambda m, x, t: saliency.gradient(m, x, t),
+    "input_x_gradient": lambda m, x, t: saliency.input_x_gradient(m, x, t),
+    "smoothgrad": lambda m, x, t: saliency.smoothgrad(m, x, t, n_samples=2),
+    "integrated_gradients": lambda m, x, t: saliency.integrated_gradients(m, x, t, n_steps=4),
+    "grad_cam": lambda m, x, t: saliency.grad_cam(m, x, t, w().layer),
+    "occlusion": lambda m, x, t: saliency.occlusion(m, x, t, window=2, stride=2),
+    "meaningful_perturbation": lambda m, x, t: saliency.meaningful_perturbation(m, x, t, steps=2),
+    "explain": lambda m, x, t: saliency.explain("gradient", m, x, t),
+}
+
+
+def saliency_cases():
+    for name, f in SALIENCY.items():
+        yield pytest.param(lambda f=f: f(w().cnn, w().x_img.numpy(), 0), TypeError,
+                           ("x must be a torch.tensor", "torch.as_tensor"), id=f"{name}-numpy")
+        yield pytest.param(lambda f=f: f(w().cnn, w().x_img.long(), 0), ValueError,
+                           ("x must be a float", "x.float()"), id=f"{name}-int-dtype")
+        yield pytest.param(lambda f=f: f(w().cnn, w().x_img[0, 0], 0), ValueError,
+                           ("x", "unsqueeze(0)"), id=f"{name}-no-batch-dim")
+        yield pytest.param(lambda f=f: f(w().cnn, w().x_img[:0], 0), ValueError,
+                           ("x is an empty batch", "at least one"), id=f"{name}-empty-batch")
+        yield pytest.param(lambda f=f: f(w().cnn, with_nan(w().x_img), 0), ValueError,
+                           ("x contains nan", "nan_to_num"), id=f"{name}-nan")
+        yield pytest.param(lambda f=f: f(w().cnn, w().x_img, 10), ValueError,
+                           ("target=10", "0..9"), id=f"{name}-target-out-of-range")
+        yield pytest.param(lambda f=f: f(w().cnn, w().x_img, -1), ValueError,
+                           ("target=-1", "0..9"), id=f"{name}-target-negative")
+        yield pytest.param(lambda f=f: f(w().cnn, w().x_img, torch.zeros(6)), ValueError,
+                           ("target", "integer", ".long()"), id=f"{name}-target-float")
+        yield pytest.param(lambda f=f: f(w().cnn, w().x_img, torch.zeros(4, dtype=torch.long)),
+                           ValueError, ("target", "(6,)"), id=f"{name}-target-wrong-length")
+        yield pytest.param(lambda f=f: f(training(w().cnn), w().x_img, 0), ValueError,
+                           ("training mode", "model.eval()"), id=f"{name}-training-mode")
+        yield pytest.param(lambda f=f: f(elsewhere(w().cnn), w().x_img, 0), ValueError,
+                           ("x is on cpu", "model is on meta", "x.to("), id=f"{name}-other-device")
+        yield pytest.param(lambda f=f: f(lambda x: x, w().x_img, 0), TypeError,
+                           ("model must be a torch.nn.module",), id=f"{name}-not-a-module")
+
+
+OTHER_CASES = [
+    # saliency: method-specific arguments
+    (lambda: saliency.smoothgrad(w().cnn, w().x_img, 0, n_samples=0), ValueError,
+     ("n_samples", "≥ 1")),
+    (lambda: saliency.smoothgrad(w().cnn, w().x_img, 0, sigma=-0.1), ValueError,
+     ("sigma", "≥ 0")),
+    (lambda: saliency.integrated_gradients(w().cnn, w().x_img, 0, n_steps=0), ValueError,
+     ("n_steps", "≥ 1")),
+    (lambda: saliency.integrated_gradients(w().cnn, w().x_img, 0, method="simpson"), ValueError,
+     ("method", "gausslegendre")),
+    (lambda: saliency.integrated_gradients(w().cnn, w().x_img, 0, baseline=torch.zeros(3, 8)),
+     ValueError, ("baseline", "(6, 1, 8, 8)", "or a number")),
+    (lambda: saliency.grad_cam(w().cnn, w().x_img, 0, nn.Conv2d(1, 1, 3)), ValueError,
+     ("layer is not a module of model", "model.features")),
+    (lambda: saliency.cam(w().cnn, w().x_img, 0, w().layer, nn.Conv2d(1, 1, 1)), ValueError,
+     ("fc must be the nn.linear", "pooling")),
+    (lambda: saliency.cam(w().cnn, w().x_img, 0, w().layer, nn.Linear(3, 10)), ValueError,
+     ("maps but fc expects 3",)),
+    (lambda: saliency.occlusion(w().cnn, w().x_img, 0, window=9, stride=1), ValueError,
+     ("window", "8")),
+    (lambda: saliency.occlusion(w().cnn, w().x_img, 0, window=2, stride=0), ValueError,
+     ("stride", "≥ 1")),
+    (lambda: saliency.ig_alphas_and_weights(1, "riemann_left"), ValueError, ("n_steps", "≥ 2")),
+    (lambda: saliency.explain("lime", w().cnn, w().x_img, 0), ValueError,
+     ("method", "gradient")),
+    (lambda: saliency.class_model_visualization(w().cnn, 12, (1, 8, 8), steps=1), ValueError,
+     ("target=12", "0..9")),
+    (lambda: saliency.class_model_visualization(training(w().cnn), 1, (1, 8, 8)), ValueError,
+     ("training mode", "model.eval()")),
+    (lambda: saliency.class_model_visualization(w().cnn, 1, 8), ValueError,
+     ("shape is one input's shape", "(1, 8, 8)")),
+    (lambda: saliency.blur(w().x_img[0, 0]), ValueError, ("x must have shape (n, c, h, w)",
+                                                            "x[none, none]")),
+    (lambda: saliency.blur(w().x_img, sigma=0), ValueError, ("sigma", "> 0")),
+    # metrics
+    (lambda: metrics.spearman(torch.rand(2, 1, 8, 8), torch.rand(2, 1, 4, 4)), ValueError,
+     ("same shape", "(2, 1, 8, 8)")),
+    (lambda: metrics.spearman(with_nan(torch.rand(2, 8, 8)), torch.rand(2, 8, 8)), ValueError,
+     ("a contains nan", "nan_to_num")),
+    (lambda: metrics.pixel_map(torch.rand(8, 8)), ValueError, ("attribution must have shape",
+                                                               "(n, c, h, w)")),
+    (lambda: metrics.auc(torch.ones(3, 1)), ValueError, ("curve needs ≥ 2 points",
+                                                         "deletion_curve")),
+    (lambda: metrics.randomized_labels(np.arange(5)), ValueError, ("y must be a 1-d tensor",)),
+    (lambda: metrics.deletion_curve(w().cnn, w().x_img, w().y_img, torch.rand(6, 1, 4, 4)),
+     ValueError, ("attribution", "does not match x")),
+    (lambda: metrics.deletion_curve(w().cnn, w().x_img, w().y_img, torch.rand(6, 1, 8, 8),
+                                    mode="both"), ValueError, ("mode", "'deletion'")),
+    (lambda: metrics.deletion_curve(w().cnn, w().x_img, w().y_img, torch.rand(6, 1, 8, 8),
+                                    n_steps=0), ValueError, ("n_steps", "1..64")),
+    (lambda: metrics.deletion_curve(w().cnn, w().x_img, w().y_img,
+                                    with_nan(torch.rand(6, 1, 8, 8))), ValueError,
+     ("attribution contains nan", "nan_to_num")),
+    (lambda: metrics.deletion_curve(training(w().cnn), w().x_img, w().y_img,
+                                    torch.rand(6, 1, 8, 8)), ValueError,
+     ("training mode", "model.eval()")),
+    (lambda: metrics.pointing_game(torch.rand(2, 1, 8, 8), torch.ones(2, 4, 4)), ValueError,
+     ("mask has shape (2, 4, 4)", "(2, 8, 8)")),
+    (lambda: metrics.energy_ratio(torch.rand(2, 1, 8, 8), np.ones((2, 8, 8))), TypeError,
+     ("mask must be a torch.tensor",)),
+    (lambda: metrics.deletion_curve(w().cnn, w().x_img, w().y_img + 10, torch.rand(6, 1, 8, 8)),
+     ValueError, ("target=", "0..9")),
+    (lambda: metrics.cascading_randomization(training(w().cnn), w().x_img, w().y_img,
+                                             saliency.gradient), ValueError,
+     ("training mode", "model.eval()")),
+    # concepts
+    (lambda: concepts.fit(w().xc.numpy(), w().cc, w().yc), TypeError,
+     ("x must be a torch.tensor", "torch.as_tensor")),
+    (lambda: concepts.fit(with_nan(w().xc), w().cc, w().yc), ValueError,
+     ("x contains nan", "impute")),
+    (lambda: concepts.fit(w().xc[:0], w().cc[:0], w().yc[:0]), ValueError,
+     ("x is empty", "at least one")),
+    (lambda: concepts.fit(w().xc, w().cc[:10], w().yc), ValueError, ("c must have shape", "n = 60")),
+    (lambda: concepts.fit(w().xc, 2 * w().cc, w().yc), ValueError, ("c must be", "{0, 1}")),
+    (lambda: concepts.fit(w().xc, w().cc, w().yc.float()), ValueError, ("y must be", "int64")),
+    (lambda: concepts.fit(w().xc, w().cc, w().yc - 1), ValueError, ("y", "negative")),
+    (lambda: concepts.fit(w().xc, w().cc, w().yc, kind="svm"), ValueError, ("kind", "cbm")),
+    (lambda: concepts.fit(w().xc, w().cc, w().yc, lam=-1.0), ValueError, ("lam", "≥ 0")),
+    (lambda: w().cbm(w().xc[:, :1]), ValueError, ("x must have shape", "(n, 2)")),
+    (lambda: elsewhere(w().cbm)(w().xc), ValueError, ("x is on cpu", "model is on meta", ".to(")),
+    (lambda: concepts.intervene(w().cbm, w().xc, w().cc, [5]), ValueError,
+     ("concept indices [5]", "2 concepts")),
+    (lambda: concepts.intervene(w().cbm, w().xc, w().cc[:, :1], [0]), ValueError,
+     ("c_true", "2 columns")),
+    (lambda: concepts.intervene(nn.Linear(2, 2), w().xc, w().cc, [0]), TypeError,
+     ("model must come from", "concepts.fit")),
+    (lambda: concepts.intervention_curve(concepts.fit(w().xc, w().cc, w().yc, "blackbox",
+                                                      epochs=1, progress=False),
+                                         w().xc, w().cc, w().yc), ValueError,
+     ("black box has no concepts", "kind='cbm'")),
+    (lambda: concepts.joint_loss(torch.zeros(4, 2), torch.zeros(4, 2), torch.zeros(4, 3),
+                                 torch.zeros(4, dtype=torch.long)), ValueError,
+     ("c_logits (4, 2) and c (4, 3)", "one logit per concept")),
+    (lambda: concepts.accuracy(w().cbm, w().xc, w().cc, w().yc[:5]), ValueError,
+     ("y must be", "(60,)")),
+    # influence
+    (lambda: influence.influence(w().lin, w().ce, w().train, (w().test[0], w().test[1][:2])),
+     ValueError, ("test", "x has 4 rows but y has 2")),
+    (lambda: influence.influence(w().lin, w().ce, (w().train[0][:0], w().train[1][:0]),
+                                 w().test), ValueError, ("train", "not be empty")),
+    (lambda: influence.influence(w().lin, w().ce, w().train, (with_nan(w().test[0]),
+                                                              w().test[1])),
+     ValueError, ("test[0] contains nan", "nan_to_num")),
+    (lambda: influence.influence(training(w().lin), w().ce, w().train, w().test), ValueError,
+     ("training mode", "model.eval()")),
+    (lambda: influence.influence(elsewhere(w().lin), w().ce, w().train, w().test), ValueError,
+     ("train[0] is on cpu", "model is on meta", ".to(")),
+    (lambda: influence.influence(w().lin, w().ce, w().train, w().test, method="newton"),
+     ValueError, ("method", "exact")),
+    (lambda: influence.influence(w().lin, w().ce, w().train, w().test, l2=-1.0), ValueError,
+     ("l2", "≥ 0")),
+    (lambda: influence.influence(w().lin, w().ce, w().train, w().test, damping=-1.0),
+     ValueError, ("damping", "≥ 0")),
+    (lambda: influence.influence(w().lin, w().ce, w().train, (w().test[0], w().test[1] + 5)),
+     ValueError, ("test: label", "not a class of the model", "0..1")),
+    (lambda: influence.influence(w().lin, w().ce, w().train, w().test[0]), ValueError,
+     ("test must be an (x, y) pair",)),
+    (lambda: influence.hvp(w().lin, w().ce, w().train, torch.ones(5, dtype=torch.float64)),
+     ValueError, ("v", "8 parameters")),
+    (lambda: influence.hessian(w().lin, w().ce, w().train, max_params=4), ValueError,
+     ("8 parameters", "max_params", "method='cg'")),
+    (lambda: influence.self_influence(training(w().lin), w().ce, w().train), ValueError,
+     ("training mode", "model.eval()")),
+    (lambda: influence.self_influence(w().lin, w().ce, w().train, damping=-0.5), ValueError,
+     ("damping", "≥ 0")),
+    (lambda: influence.perturbation_influence(w().lin, w().ce, w().train, w().test,
+                                              method="svd"), ValueError, ("method", "'cg'")),
+    (lambda: influence.per_sample_grads(w().lin, w().ce, w().train[0], w().train[1][:3]),
+     ValueError, ("x has 8 rows but y has 3", "must match")),
+    (lambda: influence.solve(w().lin, w().ce, w().train, torch.ones(8, dtype=torch.float64)),
+     ValueError, ("g must hold right-hand sides as rows", "g[none]")),
+    (lambda: influence.losses(w().lin, w().ce, (with_nan(w().test[0]), w().test[1])),
+     ValueError, ("test[0] contains nan", "nan_to_num")),
+    (lambda: influence.loss_change(w().lin, w().ce, torch.zeros(2, 5, dtype=torch.float64),
+                                   w().test), ValueError, ("thetas", "(k, 8)", "retrain_without")),
+    (lambda: influence.retrain_without(w().lin, w().ce, w().train, [-1]), ValueError,
+     ("indices", "0..7")),
+    (lambda: influence.smooth_hinge(torch.zeros(3), torch.ones(3), t=0.0), ValueError,
+     ("temperature t", "> 0")),
+    (lambda: influence.leave_one_out(w().lin, w().ce, w().train, w().test, [99]), ValueError,
+     ("indices", "0..7")),
+    (lambda: influence.fit(w().lin, w().ce, w().train[0].float(), w().train[1]), ValueError,
+     ("x is float32", "model is float64", "x.double()")),
+    # counterfactuals
+    (lambda: counterfactuals.optimize(w().mlp, w().x_tab, 2), ValueError, ("target", "0..1")),
+    (lambda: counterfactuals.optimize(w().mlp, w().x_tab, w().pred), ValueError,
+     ("already predicted as their target", "choose another target")),
+    (lambda: counterfactuals.optimize(w().mlp, w().x_tab, w().other, immutable=[0, 1, 2, 3]),
+     ValueError, ("every feature is immutable", "free at least one")),
+    (lambda: counterfactuals.optimize(w().mlp, w().x_tab, w().other, immutable=[7]), ValueError,
+     ("immutable indices [7]", "0..3")),
+    (lambda: counterfactuals.optimize(w().mlp, w().x_tab, w().other, one_way={0: 2}), ValueError,
+     ("one_way", "+1", "-1")),
+    (lambda: counterfactuals.optimize(w().mlp, w().x_tab, w().other, bounds=(1.0, -1.0)),
+     ValueError, ("bounds", "lower bound exceeds")),
+    (lambda: counterfactuals.optimize(w().mlp, w().x_tab, w().other, bounds=(0.0, 0.1)),
+     ValueError, ("outside the bounds", "widen")),
+    (lambda: counterfactuals.optimize(w().mlp, w().x_tab, w().other, distance="cosine"),
+     ValueError, ("distance", "'mad'")),
+    (lambda: counterfactuals.optimize(w().mlp, w().x_tab, w().other, mad=torch.ones(3)),
+     ValueError, ("mad", "(4,)")),
+    (lambda: counterfactuals.optimize(w().mlp, w().x_tab, w().other, k=0), ValueError,
+     ("k", "≥ 1")),
+    (lambda: counterfactuals.optimize(w().mlp, with_nan(w().x_tab), w().other), ValueError,
+     ("x contains nan", "nan_to_num")),
+    (lambda: counterfactuals.optimize(w().mlp, w().x_tab.long(), 1), ValueError,
+     ("x must be", "float")),
+    (lambda: counterfactuals.optimize(w().mlp, w().x_tab[:0], 1), ValueError,
+     ("x is an empty batch", "at least one")),
+    (lambda: counterfactuals.optimize(training(w().mlp), w().x_tab, w().other), ValueError,
+     ("training mode", "model.eval()")),
+    (lambda: counterfactuals.optimize(elsewhere(w().mlp), w().x_tab, w().other), ValueError,
+     ("x is on cpu", "model is on meta", ".to(")),
+    (lambda: counterfactuals.metrics(w().mlp, w().x_tab, w().x_tab[:2], 1, w().x_tab),
+     ValueError, ("x_cf", "do not match")),
+    (lambda: counterfactuals.mad(torch.ones(4)), ValueError, ("x must be a non-empty (n, d)",)),
+    (lambda: counterfactuals.median_absolute_deviation(torch.ones(0, 3)), ValueError,
+     ("x must be a non-empty (n, d)",)),
+    (lambda: counterfactuals.predict(training(w().mlp), w().x_tab), ValueError,
+     ("training mode", "model.eval()")),
+    (lambda: counterfactuals.check_request(w().mlp, w().x_tab, torch.ones(5)), ValueError,
+     ("target", "target.long()")),
+    # latent
+    (lambda: latent.train_vae(torch.rand(20)), ValueError, ("x must be (n, d)", "flatten")),
+    (lambda: latent.train_vae(2 * torch.rand(20, 4)), ValueError,
+     ("bernoulli", "likelihood='gaussian'")),
+    (lambda: latent.train_vae(with_nan(torch.rand(20, 4))), ValueError,
+     ("x contains nan", "nan_to_num")),
+    (lambda: latent.train_vae(torch.rand(20, 4), likelihood="poisson"), ValueError,
+     ("likelihood", "'bernoulli'")),
+    (lambda: latent.counterfactual(w().mlp, w().vae, w().x_tab.clamp(0, 1), w().other,
+                                   method="dice"), ValueError, ("method", "revise")),
+    (lambda: latent.counterfactual(w().mlp, w().mlp, w().x_tab.clamp(0, 1), w().other),
+     TypeError, ("vae must be", "train_vae")),
+    (lambda: latent.counterfactual(w().mlp, training(w().vae), w().x_tab.clamp(0, 1), w().other),
+     ValueError, ("training mode", "vae.eval()")),
+    (lambda: latent.counterfactual(w().mlp, w().vae, w().x_tab[:, :3], w().other), ValueError,
+     ("4 features", "x has shape")),
+    (lambda: latent.counterfactual(w().mlp, w().vae, w().x_tab.clamp(0, 1), 3), ValueError,
+     ("target", "0..1")),
+    (lambda: latent.counterfactual(training(w().mlp), w().vae, w().x_tab.clamp(0, 1), w().other),
+     ValueError, ("training mode", "model.eval()")),
+    (lambda: latent.counterfactual(w().mlp, w().vae, w().x_tab.clamp(0, 1), w().other,
+                                   immutable=[9]), ValueError, ("immutable", "0..3")),
+    (lambda: w().vae(torch.rand(3, 5)), ValueError, ("(n, 4)", "got (3, 5)")),
+    (lambda: latent.kl_divergence(torch.zeros(3, 2), torch.zeros(3, 4)), ValueError,
+     ("mu and logvar", "vae.encode(x)")),
+    # data
+    (lambda: data.load("spiral"), ValueError, ("unknown data set", "xor")),
+    (lambda: data.xor(0), ValueError, ("n must be a positive int",)),
+    (lambda: data.trigonometry(-5), ValueError, ("n must be a positive int",)),
+    (lambda: data.dot(2.5), ValueError, ("n must be a positive int",)),
+    (lambda: data.split(w().xc, w().yc[:5]), ValueError, ("first dimension", "[60, 5]")),
+    (lambda: data.split(w().xc, train=1.5), ValueError, ("train", "(0, 1)")),
+    (lambda: data.shapes(watermark="logo"), ValueError, ("watermark", "'spurious'")),
+    (lambda: data.german_credit()[3].encode([{"age": 30}]), ValueError, ("missing", "duration")),
+    (lambda: data.german_credit()[3].decode(torch.zeros(2, 3)), ValueError,
+     ("encoder makes", "got 3")),
+    # models and core
+    (lambda: models.fit_classifier(models.SmallCNN(), w().x_img, w().y_img[:3]), ValueError,
+     ("x has 6 samples but y has 3",)),
+    (lambda: models.fit_classifier(models.SmallCNN(), w().x_img, w().y_img + 10), ValueError,
+     ("but the model has 10 classes", "0..9")),
+    (lambda: models.accuracy(w().cnn, w().x_img, w().y_img[:2]), ValueError,
+     ("x has 6 samples but y has 2",)),
+    (lambda: core.set_seed("0"), TypeError, ("seed must be an int",)),
+    (lambda: core.get_device("cuda") if not torch.cuda.is_available() else core.get_device("tpu"),
+     ValueError, ("device",)),
+    (lambda: core.train(lambda x: x.sum(), [], (torch.ones(3),)), ValueError,
+     ("nothing to train", "requires grad")),
+    (lambda: core.train(lambda x: x.sum(), nn.Linear(1, 1), (torch.ones(3),), epochs=0),
+     ValueError, ("epochs", "≥ 1")),
+    (lambda: core.expect("acc", 0.5), ValueError, ("at_least", "at_most")),
+    (lambda: core.max_abs_diff(torch.zeros(3), torch.zeros(4)), ValueError, ("shapes differ",)),
+]
+
+
+def _id(words: tuple[str, ...], f) -> str:
+    code = f.__code__
+    return f"L{code.co_firstlineno}-{words[0][:30]}"
+
+
+CASES = [*saliency_cases(),
+         *(pytest.param(f, e, words, id=_id(words, f)) for f, e, words in OTHER_CASES)]
+
+
+@pytest.mark.parametrize("call, exc, words", CASES)
+def test_bad_input_gets_a_clear_error(call, exc, words):
+    with pytest.raises(exc) as info:
+        call()
+    message = str(info.value).lower()
+    missing = [word for word in words if word.lower() not in message]
+    assert not missing, f"the message {str(info.value)!r} lacks {missing}"
+
+
+def test_every_public_function_is_fed_bad_input():
+    """No public function of the topic modules escapes this file: each name appears in a
+    case above (widgets are tested in test_widgets.py, plotting draws what it is given)."""
+    import inspect
+    source = open(__file__, encoding="utf-8").read()
+    modules = {"saliency": saliency, "metrics": metrics, "concepts": concepts,
+               "influence": influence, "counterfactuals": counterfactuals, "latent": latent,
+               "models": models, "core": core, "data": data}
+    exempt = {"check",            # raises AssertionError by design: it *is* a check
+              "peak_memory_gb"}   # takes no argument
+    missing = []
+    for mod_name, mod in modules.items():
+        for name in getattr(mod, "__all__", []):
+            obj = getattr(mod, name)
+            if not inspect.isfunction(obj) or name in exempt:
+                continue
+            if f"{mod_name}.{name}(" not in source:
+                missing.append(f"{mod_name}.{name}")
+    assert not missing, f"no bad-input case for {missing}"
+
+
+def test_numpy_scalars_and_ints_are_fine_targets():
+    """The checks refuse what is wrong, not what is merely unusual."""
+    a = saliency.gradient(w().cnn, w().x_img, np.int64(3))
+    b = saliency.gradient(w().cnn, w().x_img, torch.tensor(3))
+    torch.testing.assert_close(a, b)

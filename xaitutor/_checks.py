@@ -1,0 +1,105 @@
+"""Checks at the door, shared by every topic module.
+
+Each check raises a ``ValueError`` (or ``TypeError`` for a wrong kind of object) whose
+message names the argument, says what was wrong and what to do — the error a learner
+reads in a notebook cell instead of a stack trace from deep inside torch.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+
+def module(m, name: str = "model") -> nn.Module:
+    """``m`` is an ``nn.Module`` in eval mode."""
+    if not isinstance(m, nn.Module):
+        raise TypeError(f"{name} must be a torch.nn.Module, got {type(m).__name__}")
+    if m.training:
+        raise ValueError(f"{name} is in training mode (dropout and batch norm would change the "
+                         f"result from call to call); call {name}.eval() first")
+    return m
+
+
+def model_device(m: nn.Module) -> torch.device | None:
+    p = next(m.parameters(), None)
+    return None if p is None else p.device
+
+
+def tensor(t, name: str = "x", *, min_dim: int | None = None, dim: int | None = None,
+           floating: bool = True, shape_hint: str = "(N, ...)", finite: bool = True,
+           model: nn.Module | None = None) -> Tensor:
+    """``t`` is a non-empty tensor of the right kind: float (or not, as asked), with
+    ``dim`` (or at least ``min_dim``) dimensions, free of NaN and inf, and on the same
+    device as ``model`` when one is given."""
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}; convert it "
+                        f"with torch.as_tensor({name}, dtype=torch.float32)")
+    if floating and not t.is_floating_point():
+        raise ValueError(f"{name} must be a float tensor, got {t.dtype}; use {name}.float()")
+    wanted = dim if dim is not None else min_dim
+    if wanted is not None and (t.dim() < wanted or (dim is not None and t.dim() != dim)):
+        fix = (f"add a batch dimension with {name}.unsqueeze(0)" if t.dim() == wanted - 1
+               else f"reshape it to {shape_hint} (a single sample needs {name}.unsqueeze(0), a "
+                    f"grey image also a channel: {name}[None, None])")
+        raise ValueError(f"{name} must have shape {shape_hint}, got {tuple(t.shape)}; {fix}")
+    if t.dim() == 0 or len(t) == 0:
+        raise ValueError(f"{name} is an empty batch (shape {tuple(t.shape)}); pass at least "
+                         "one sample")
+    if finite and t.is_floating_point() and not t.device.type == "meta" \
+            and not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{name} contains NaN or inf; drop those samples or replace the values "
+                         f"(e.g. torch.nan_to_num({name})) first")
+    if model is not None:
+        same_device(t, model, name)
+    return t
+
+
+def same_device(t: Tensor, model: nn.Module, name: str = "x") -> None:
+    device = model_device(model)
+    if device is not None and t.device != device:
+        raise ValueError(f"{name} is on {t.device} but the model is on {device}; move it with "
+                         f"{name}.to({str(device)!r}) (or the model with model.to({str(t.device)!r}))")
+
+
+def same_dtype(t: Tensor, model: nn.Module, name: str = "x") -> None:
+    p = next(model.parameters(), None)
+    if p is not None and t.is_floating_point() and t.dtype != p.dtype:
+        fix = {torch.float64: ".double()", torch.float32: ".float()"}.get(p.dtype, f".to({p.dtype})")
+        raise ValueError(f"{name} is {str(t.dtype).replace('torch.', '')} but the model is "
+                         f"{str(p.dtype).replace('torch.', '')}; convert it with {name}{fix}")
+
+
+def labels(y, n: int, n_classes: int | None = None, name: str = "y") -> Tensor:
+    """``y`` holds ``n`` integer class indices in ``0..n_classes-1``."""
+    if not isinstance(y, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of class indices, got "
+                        f"{type(y).__name__}; convert it with torch.as_tensor({name})")
+    if y.is_floating_point() or y.dtype == torch.bool:
+        raise ValueError(f"{name} must hold integer class indices, got {y.dtype}; use {name}.long()")
+    if y.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},) (one label per sample), got "
+                         f"{tuple(y.shape)}")
+    if n and int(y.min()) < 0:
+        raise ValueError(f"{name} holds class indices 0..n_classes-1; found {int(y.min())}")
+    if n_classes is not None and n and int(y.max()) >= n_classes:
+        raise ValueError(f"{name}={int(y.max())} but the model has {n_classes} classes "
+                         f"(0..{n_classes - 1}); check the labels")
+    return y
+
+
+def positive_int(value, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an int ≥ {minimum}, got {value!r}")
+    return int(value)
+
+
+def non_negative(value, name: str) -> float:
+    if not isinstance(value, (int, float, np.floating, np.integer)) or not value >= 0:
+        raise ValueError(f"{name} must be a number ≥ 0, got {value!r}")
+    return float(value)
+
+
+def choice(value, name: str, options) -> None:
+    if value not in options:
+        raise ValueError(f"unknown {name} {value!r}; choose one of {list(options)}")
