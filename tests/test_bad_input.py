@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import functools
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -16,8 +17,17 @@ import pytest
 import torch
 from torch import nn
 
-from xaitutor import concepts, core, counterfactuals, data, influence, latent, metrics, models
-from xaitutor import saliency
+from xaitutor import (
+    concepts,
+    core,
+    counterfactuals,
+    data,
+    influence,
+    latent,
+    metrics,
+    models,
+    saliency,
+)
 
 NAN = float("nan")
 
@@ -361,7 +371,7 @@ def test_every_public_function_is_fed_bad_input():
     """No public function of the topic modules escapes this file: each name appears in a
     case above (widgets are tested in test_widgets.py, plotting draws what it is given)."""
     import inspect
-    source = open(__file__, encoding="utf-8").read()
+    source = Path(__file__).read_text(encoding="utf-8")
     modules = {"saliency": saliency, "metrics": metrics, "concepts": concepts,
                "influence": influence, "counterfactuals": counterfactuals, "latent": latent,
                "models": models, "core": core, "data": data}

@@ -141,6 +141,20 @@ def test_class_model_visualization_of_a_linear_model_is_its_closed_form():
     torch.testing.assert_close(imgs.flatten(1), w[[0, 2]] / (2 * 0.5), atol=1e-4, rtol=0)
 
 
+def test_class_model_visualization_around_a_mean_image_is_its_closed_form():
+    """max_I w·I + b − λ‖I − m‖² has the solution I* = m + w / (2λ)."""
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3)).double().eval()
+    m = torch.rand(1, 4, 4, dtype=torch.float64)
+    imgs = S.class_model_visualization(model, torch.tensor([1]), (1, 4, 4), steps=3000,
+                                       lr=0.02, l2=0.5, mean=m)
+    w = model[1].weight.detach()
+    torch.testing.assert_close(imgs.flatten(1), m.flatten()[None] + w[[1]] / (2 * 0.5),
+                               atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match="mean must be"):
+        S.class_model_visualization(model, 1, (1, 4, 4), mean=torch.zeros(4))
+
+
 def test_class_model_visualization_image_is_best_for_its_own_class():
     model = cnn(0, c=1)
     imgs = S.class_model_visualization(model, torch.tensor([0, 1]), (1, 8, 8), steps=100)

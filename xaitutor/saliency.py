@@ -346,11 +346,14 @@ def meaningful_perturbation(model: nn.Module, x: Tensor, target: int | Tensor,
 
 def class_model_visualization(model: nn.Module, target: int | Tensor, shape: tuple[int, ...],
                               steps: int = 200, lr: float = 0.1, l2: float = 1e-2,
-                              bounds: tuple[float, float] | None = None, device=None) -> Tensor:
+                              bounds: tuple[float, float] | None = None, device=None,
+                              mean: Tensor | float | None = None) -> Tensor:
     """Class model visualisation (Simonyan, Vedaldi & Zisserman 2014, eq. 1): the image
-    I that maximises the unnormalised score S_c(I) − l2·‖I‖², by gradient ascent from
-    zero. ``bounds=(lo, hi)`` projects I back into the pixel range after every step (the
-    paper does not; without it the image can leave the range of real images).
+    I that maximises the unnormalised score S_c(I) − l2·‖I − mean‖², by gradient ascent
+    from ``mean``. The paper's images are mean-subtracted, so its "zero image" is the
+    mean training image: pass ``mean=X_train.mean(0)`` for inputs that are not centred
+    (default: zeros). ``bounds=(lo, hi)`` projects I back into the pixel range after every
+    step (the paper does not; without it the image can leave the range of real images).
     ``target`` may be a tensor of classes (one image each). Returns
     ``(len(target), *shape)``."""
     _checks.module(model)
@@ -362,11 +365,18 @@ def class_model_visualization(model: nn.Module, target: int | Tensor, shape: tup
     dtype = param.dtype if param is not None else torch.float32
     n = len(target) if isinstance(target, Tensor) and target.dim() == 1 else 1
     t = _targets(target, n, device)
-    img = torch.zeros(n, *shape, device=device, dtype=dtype, requires_grad=True)
+    centre = torch.zeros(shape, device=device, dtype=dtype)
+    if mean is not None:
+        mean = torch.as_tensor(mean, device=device, dtype=dtype)
+        if mean.dim() and mean.shape != tuple(shape):
+            raise ValueError(f"mean must be a number or one input of shape {tuple(shape)}, got "
+                             f"{tuple(mean.shape)}; e.g. mean=X_train.mean(0)")
+        centre = centre + mean
+    img = centre.expand(n, *shape).clone().requires_grad_(True)
     opt = torch.optim.Adam([img], lr=lr)
     for _ in range(steps):
         score = _pick(_forward(model, img), t)
-        loss = -(score - l2 * (img ** 2).flatten(1).sum(1)).sum()
+        loss = -(score - l2 * ((img - centre) ** 2).flatten(1).sum(1)).sum()
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -1,0 +1,100 @@
+"""Issue 8, part 3: every notebook, run twice in fresh kernels, prints the same.
+
+nbval (part of the same test command) compares one fresh run with the committed
+outputs. This test runs each notebook twice more, side by side in two fresh kernels with
+one thread each (two kernels on two cores), and asserts that what nbval compares — stdout
+and the text/plain and text/html of every result, in cells not marked
+``# NBVAL_IGNORE_OUTPUT``, after the same sanitising — is identical between the two runs
+and equal to the committed notebook. The committed outputs were made with two threads,
+so this also shows the compared outputs do not hang on the thread count (a different
+order of floating-point sums, as on a GPU).
+"""
+from __future__ import annotations
+
+import configparser
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
+COMPARED = ("text/plain", "text/html")
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def _sanitizers() -> list[tuple[re.Pattern, str]]:
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "tests" / "nbval_sanitize.cfg", encoding="utf-8")
+    return [(re.compile(cfg[s]["regex"]), cfg[s]["replace"]) for s in cfg.sections()]
+
+
+SANITIZERS = _sanitizers()
+
+
+def _clean(text: str) -> str:
+    for pattern, replacement in SANITIZERS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def compared_outputs(nb: nbformat.NotebookNode) -> list[tuple[int, list[str]]]:
+    """Per code cell that nbval checks: its compared outputs as sanitised strings."""
+    result = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or "NBVAL_IGNORE_OUTPUT" in cell.source:
+            continue
+        shown = []
+        for out in cell.get("outputs", []):
+            if out.output_type == "stream" and out.name == "stdout":
+                shown.append(_clean(out.text))
+            elif out.output_type in ("display_data", "execute_result") and WIDGET_VIEW not in out.data:
+                shown += [f"{k}: {_clean(out.data[k])}" for k in COMPARED if k in out.data]
+            elif out.output_type == "error":
+                shown.append(f"error: {out.ename}: {out.evalue}")
+        result.append((i, shown))
+    return result
+
+
+def run_fresh(path: Path) -> nbformat.NotebookNode:
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3", record_timing=False,
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    return nb
+
+
+def _first_difference(a, b) -> str:
+    for (i, x), (_, y) in zip(a, b):
+        if x != y:
+            return f"cell {i}:\n  {x!r}\nvs\n  {y!r}"
+    return f"different numbers of compared cells: {len(a)} vs {len(b)}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_two_fresh_runs_print_the_same(path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")       # the kernels inherit it: one thread each
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first, second = pool.map(run_fresh, [path, path])
+    a, b = compared_outputs(first), compared_outputs(second)
+    committed = compared_outputs(nbformat.read(path, as_version=4))
+    assert sum(len(shown) for _, shown in a) > 0, "nothing compared: is every cell ignored?"
+    assert a == b, f"two fresh runs differ at {_first_difference(a, b)}"
+    assert a == committed, f"a fresh run differs from the committed notebook at " \
+                           f"{_first_difference(a, committed)}"
+
+
+def test_compared_outputs_follow_nbval_markers():
+    """The helper sees what nbval sees: ignored cells and widget views are left out,
+    sanitised numbers are replaced."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("print(1)"),
+                nbformat.v4.new_code_cell("# NBVAL_IGNORE_OUTPUT\nprint(2)")]
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout",
+                                                  text="✓ ok (max |Δ| 1.2e-07 ≤ 1e-06)\n"),
+                           nbformat.v4.new_output("display_data",
+                                                  data={WIDGET_VIEW: {}, "text/plain": "VBox()"})]
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="2\n")]
+    assert compared_outputs(nb) == [(0, ["✓ ok (max |Δ| <number> ≤ 1e-06)\n"])]
