@@ -3,6 +3,7 @@ and peak memory in a fresh kernel (on a copy: the committed notebooks are not to
 
     python benchmarks/run_all.py            # full benchmarks (about 10 minutes on 2 cores)
     python benchmarks/run_all.py --quick    # each benchmark's --quick (about 4 minutes)
+    python benchmarks/run_all.py --tests    # and time the README's test command (+ 5 min)
 
 Prints everything to the terminal; paste the tables into README.md.
 """
@@ -17,31 +18,34 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCHMARKS = ["concepts.py", "saliency.py", "influence.py", "counterfactuals.py", "latent.py"]
+BENCHMARKS = ["concepts.py", "saliency.py", "influence.py", "counterfactuals.py", "latent.py",
+              "widgets.py"]
 
 
 def notebooks_table() -> None:
     import nbformat
     from nbclient import NotebookClient
 
-    print("\n| notebook | run time (s) | peak memory (GB) |\n|---|---|---|")
+    print("\n| notebook | device | run time (s) | peak memory (GB) |\n|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
             copy = Path(tmp) / path.name
             shutil.copy(path, copy)
             nb = nbformat.read(copy, as_version=4)
-            nb.cells.append(nbformat.v4.new_code_cell("import xaitutor; print(xaitutor.peak_memory_gb())"))
+            nb.cells.append(nbformat.v4.new_code_cell(
+                "import xaitutor; print(xaitutor.get_device(), xaitutor.peak_memory_gb())"))
             start = time.perf_counter()
             NotebookClient(nb, timeout=600, kernel_name="python3",
                            resources={"metadata": {"path": tmp}}).execute()
             seconds = time.perf_counter() - start
-            peak = float("".join(o.get("text", "") for o in nb.cells[-1].outputs).strip())
-            print(f"| {path.stem} | {seconds:.0f} | {peak:.2f} |", flush=True)
+            device, peak = "".join(o.get("text", "") for o in nb.cells[-1].outputs).split()
+            print(f"| {path.stem} | {device} | {seconds:.0f} | {float(peak):.2f} |", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--tests", action="store_true", help="also time `python -m pytest`")
     args = parser.parse_args()
     for script in BENCHMARKS:
         print(f"\n## {script}{' --quick' if args.quick else ''}", flush=True)
@@ -49,6 +53,13 @@ def main() -> None:
         subprocess.run(cmd, check=True, cwd=ROOT)
     print("\n## notebooks", flush=True)
     notebooks_table()
+    if args.tests:
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "pytest", "-q"], cwd=ROOT,
+                              capture_output=True, text=True, check=False)
+        summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr
+        print(f"\n## the test command\n\n`python -m pytest`: {summary} — "
+              f"{time.perf_counter() - start:.0f} s", flush=True)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,22 @@ def test_get_device_prefers_cuda_only_when_present(monkeypatch):
     assert xt.get_device().type == "cpu"
 
 
+def test_choosing_a_gpu_turns_off_tf32_and_asks_for_deterministic_cudnn(monkeypatch):
+    """What keeps GPU checks equal to CPU checks; the flags are set when cuda is chosen
+    (simulated here: the flags can be set without a GPU)."""
+    matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    saved = (matmul.allow_tf32, cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark)
+    try:
+        matmul.allow_tf32 = cudnn.allow_tf32 = cudnn.benchmark = True
+        cudnn.deterministic = False
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        assert xt.get_device("cuda").type == "cuda"
+        assert not matmul.allow_tf32 and not cudnn.allow_tf32
+        assert cudnn.deterministic and not cudnn.benchmark
+    finally:
+        matmul.allow_tf32, cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark = saved
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
 def test_get_device_explains_a_missing_gpu():
     with pytest.raises(ValueError, match="no CUDA GPU"):

@@ -1,4 +1,5 @@
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 import torch
 
@@ -41,3 +42,41 @@ def test_grouped_bars_and_curves_label_everything():
     plotting.plot_curves(b, {"cbm": [0.7, 0.8, 1.0]}, "corrected", "accuracy")
     assert b.get_legend() is not None
     plt.close(fig)
+
+
+def test_figure_to_png_reuses_the_layout_of_the_same_grid():
+    """With a layout cache the second render skips constrained layout and puts the axes
+    exactly where the first render's engine put them (and renders faster)."""
+    import time
+
+    from matplotlib.figure import Figure
+
+    def make(title):
+        fig = Figure(figsize=(6, 3), layout="constrained")
+        axes = fig.subplots(1, 2)
+        for ax in axes:
+            ax.plot([0, 1], [0, 1])
+            ax.set_title(title)
+        return fig
+
+    fresh = make("a")
+    plotting.figure_to_png(fresh)
+    reference = [ax.get_position().bounds for ax in fresh.get_axes()]
+    layout = {}
+    png1 = plotting.figure_to_png(make("a"), layout)
+    second = make("b")
+    start = time.perf_counter()
+    png2 = plotting.figure_to_png(second, layout)
+    cached = time.perf_counter() - start
+    start = time.perf_counter()
+    plotting.figure_to_png(make("b"))
+    uncached = time.perf_counter() - start
+    assert png1[:4] == png2[:4] == b"\x89PNG" and png1 != png2
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+    assert not isinstance(second.get_layout_engine(), ConstrainedLayoutEngine)
+    np.testing.assert_allclose([ax.get_position().bounds for ax in second.get_axes()], reference)
+    assert cached < uncached
+    other = Figure(layout="constrained")
+    other.subplots(2, 1)
+    plotting.figure_to_png(other, layout)                 # another grid: laid out afresh
+    assert len(layout) == 2

@@ -66,6 +66,7 @@ def concept_model_explorer(n: int = 1000, seed: int = 0, device: torch.device | 
     lam = widgets.SelectionSlider(options=LAMBDAS, value=1.0, description="λ (concepts)",
                                   continuous_update=False, style={"description_width": "initial"})
     status, image = widgets.HTML(), widgets.Image(format="png")
+    layout: dict = {}                        # axes positions, computed on the first draw
     cache: dict[tuple, tuple] = {}
 
     def trained(ds: str, kind: str, mode: str, weight: float):
@@ -92,7 +93,7 @@ def concept_model_explorer(n: int = 1000, seed: int = 0, device: torch.device | 
         plot_decision_regions(ax, lambda p: model(p)[1].argmax(1), xte, yte,
                               title=f"{model_choice.value} on {dataset.value} (held out)")
         ax.legend(loc="upper right", fontsize=10)
-        image.value = figure_to_png(fig)
+        image.value = figure_to_png(fig, layout)
         concept_txt = "—" if kind == "blackbox" else f"{acc['concept']:.2f}"
         status.value = (f'<span style="font-size:1.2em"><b>task accuracy</b> {acc["task"]:.2f}'
                         f' &nbsp; <b>concept accuracy</b> {concept_txt}</span>')
@@ -214,6 +215,7 @@ def saliency_explorer(model: torch.nn.Module, x: Tensor, y: Tensor, layer: torch
                                continuous_update=False, style={"description_width": "initial"})
     knobs = {"sigma": sigma, "n_steps": n_steps, "baseline": baseline, "window": window}
     status, image = widgets.HTML(), widgets.Image(format="png")
+    layout: dict = {}                        # axes positions, computed on the first draw
 
     def show(change=None):
         for name, w in knobs.items():
@@ -237,7 +239,7 @@ def saliency_explorer(model: torch.nn.Module, x: Tensor, y: Tensor, layer: torch
         ax0, ax1 = fig.subplots(1, 2)
         plot_attribution(ax0, xi[0], torch.zeros_like(xi[0]), title=f"label {names[int(y[i])]}", alpha=0)
         plot_attribution(ax1, xi[0], a[0], title=f"{method.value} for {names[pred]}")
-        image.value = figure_to_png(fig)
+        image.value = figure_to_png(fig, layout)
         ms = 1000 * (time.perf_counter() - start)
         status.value = (f'predicted <b>{html.escape(names[pred])}</b> · true '
                         f'<b>{html.escape(names[int(y[i])])}</b> <span style="color:gray">({ms:.0f} ms)</span>')
@@ -259,6 +261,7 @@ def deletion_explorer(model: torch.nn.Module, x: Tensor, y: Tensor, layer: torch
     step = widgets.IntSlider(value=n_steps // 4, min=0, max=n_steps, description="step",
                              continuous_update=False)
     status, image = widgets.HTML(), widgets.Image(format="png")
+    layout: dict = {}                        # axes positions, computed on the first draw
 
     def show(change=None):
         i = index.value
@@ -288,7 +291,7 @@ def deletion_explorer(model: torch.nn.Module, x: Tensor, y: Tensor, layer: torch
                 ylabel="class probability", ylim=(0, 1.02), title=f"AUC = {area:.2f}")
         ax1.imshow(shown.mean(0).cpu().numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax1.set(xticks=[], yticks=[], title=f"step {step.value}/{n_steps}")
-        image.value = figure_to_png(fig)
+        image.value = figure_to_png(fig, layout)
         better = "lower" if mode.value == "deletion" else "higher"
         status.value = f"{mode.value} AUC <b>{area:.2f}</b> ({better} is more faithful)"
 
@@ -315,6 +318,7 @@ def influence_explorer(model: torch.nn.Module, loss_fn, train: tuple[Tensor, Ten
                                     description="LiSSA depth", continuous_update=False,
                                     style={"description_width": "initial"})
     status, image = widgets.HTML(), widgets.Image(format="png")
+    layout: dict = {}                        # axes positions, computed on the first draw
     actual_all = influence.loss_change(model, loss_fn, loo_thetas, test)      # (n_test, K)
     cache: dict[tuple, Tensor] = {}
 
@@ -357,7 +361,7 @@ def influence_explorer(model: torch.nn.Module, loss_fn, train: tuple[Tensor, Ten
         for a in fig.axes[1:]:
             a.set(xticks=[], yticks=[])
             a.grid(False)
-        image.value = figure_to_png(fig)
+        image.value = figure_to_png(fig, layout)
         status.value = (f"{method.value}: most helpful point {int(order[-1])} "
                         f"({scores[order[-1]].item():+.2e}), most harmful {int(order[0])} "
                         f"({scores[order[0]].item():+.2e}); predicted vs actual r = {r:.2f}")
@@ -438,6 +442,7 @@ def path_explorer(model: torch.nn.Module, X: Tensor, y: Tensor, target: int = 1)
     mu = widgets.SelectionSlider(options=(0.0, 0.1, 0.5, 1.0), value=0.0, description="μ",
                                  continuous_update=False)
     status, image = widgets.HTML(), widgets.Image(format="png")
+    layout: dict = {}                        # axes positions, computed on the first draw
 
     def show(change=None):
         start = torch.tensor([[sx.value, sy.value]], dtype=X.dtype, device=X.device)
@@ -456,7 +461,7 @@ def path_explorer(model: torch.nn.Module, X: Tensor, y: Tensor, target: int = 1)
         ax.scatter(*p[-1], s=140, marker="*", color=OKABE_ITO[5], edgecolor="k", zorder=3,
                    label="counterfactual")
         ax.legend(loc="lower right", fontsize=9)
-        image.value = figure_to_png(fig)
+        image.value = figure_to_png(fig, layout)
         moved = (r.x_cf[0] - start[0]).abs()
         status.value = (f"{'✓ valid' if bool(r.valid[0]) else '✗ not valid'} · moved "
                         f"Δx₁ = {moved[0]:.2f}, Δx₂ = {moved[1]:.2f}")
@@ -476,6 +481,7 @@ def latent_explorer(model: torch.nn.Module, vae, x: Tensor, y: Tensor,
     target = widgets.Dropdown(options=list(range(int(y.max()) + 1)), value=8, description="target")
     method = widgets.ToggleButtons(options=list(latent.METHODS), value="revise")
     status, image = widgets.HTML(), widgets.Image(format="png")
+    layout: dict = {}                        # axes positions, computed on the first draw
 
     def show(change=None):
         i = index.value
@@ -510,7 +516,7 @@ def latent_explorer(model: torch.nn.Module, vae, x: Tensor, y: Tensor,
         for ax in fig.axes:
             ax.set(xticks=[], yticks=[])
             ax.grid(False)
-        image.value = figure_to_png(fig)
+        image.value = figure_to_png(fig, layout)
         status.value = (f"input-space change L1 {float((space.x_cf - xi).abs().sum()):.1f} · "
                         f"latent change L1 {float((lat.x_cf - xi).abs().sum()):.1f}")
 
@@ -525,6 +531,7 @@ def latent_sliders(vae, model: torch.nn.Module | None = None, image_shape: tuple
     sliders = [widgets.FloatSlider(value=0.0, min=-limit, max=limit, step=0.1, description=f"z{j + 1}",
                                    continuous_update=True) for j in range(vae.latent_dim)]
     status, image = widgets.HTML(), widgets.Image(format="png")
+    layout: dict = {}                        # axes positions, computed on the first draw
     device = next(vae.parameters()).device
 
     def show(change=None):
@@ -536,7 +543,7 @@ def latent_sliders(vae, model: torch.nn.Module | None = None, image_shape: tuple
         ax = fig.add_subplot()
         ax.imshow(img.reshape(image_shape).cpu().numpy(), cmap="gray", vmin=0, vmax=1)
         ax.set(xticks=[], yticks=[])
-        image.value = figure_to_png(fig)
+        image.value = figure_to_png(fig, layout)
         status.value = "" if label is None else f"the classifier says <b>{label}</b>"
 
     return _assemble([widgets.HBox([widgets.VBox(sliders), widgets.VBox([image, status])])],
