@@ -482,6 +482,17 @@ def latent_explorer(model: torch.nn.Module, vae, x: Tensor, y: Tensor,
     method = widgets.ToggleButtons(options=list(latent.METHODS), value="revise")
     status, image = widgets.HTML(), widgets.Image(format="png")
     layout: dict = {}                        # axes positions, computed on the first draw
+    cache: dict[tuple[int, int], tuple] = {}
+
+    def searched(i: int, t: int):
+        """The input-space counterfactual and REVISE's recorded walk (kept: switching the
+        method back and forth or revisiting a digit answers at once)."""
+        if (i, t) not in cache:
+            xi = x[i:i + 1]
+            space = counterfactuals.optimize(model, xi, t, lam=0.05, distance="l1",
+                                             bounds=(0.0, 1.0))
+            cache[i, t] = space, latent.counterfactual(model, vae, xi, t, record_path=True)
+        return cache[i, t]
 
     def show(change=None):
         i = index.value
@@ -490,10 +501,9 @@ def latent_explorer(model: torch.nn.Module, vae, x: Tensor, y: Tensor,
             return
         xi = x[i:i + 1]
         try:
-            space = counterfactuals.optimize(model, xi, target.value, lam=0.05, distance="l1",
-                                             bounds=(0.0, 1.0))
-            lat = latent.counterfactual(model, vae, xi, target.value, method=method.value)
-            walk = latent.counterfactual(model, vae, xi, target.value, record_path=True)
+            space, walk = searched(i, target.value)
+            lat = walk if method.value == "revise" else \
+                latent.counterfactual(model, vae, xi, target.value, method=method.value)
         except ValueError as e:
             status.value = _message(str(e))
             return
