@@ -42,20 +42,27 @@ def _clean(text: str) -> str:
 
 
 def compared_outputs(nb: nbformat.NotebookNode) -> list[tuple[int, list[str]]]:
-    """Per code cell that nbval checks: its compared outputs as sanitised strings."""
+    """Per code cell that nbval checks: its compared outputs as sanitised strings. Adjacent
+    stdout chunks are one text (how a print is split into messages varies from run to
+    run); stderr (warnings, progress bars) is not compared."""
     result = []
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or "NBVAL_IGNORE_OUTPUT" in cell.source:
             continue
-        shown = []
+        shown: list[list[str]] = []                  # [kind, text]
         for out in cell.get("outputs", []):
-            if out.output_type == "stream" and out.name == "stdout":
-                shown.append(_clean(out.text))
+            if out.output_type == "stream":
+                if out.name != "stdout":
+                    continue
+                if shown and shown[-1][0] == "stdout":
+                    shown[-1][1] += out.text
+                else:
+                    shown.append(["stdout", out.text])
             elif out.output_type in ("display_data", "execute_result") and WIDGET_VIEW not in out.data:
-                shown += [f"{k}: {_clean(out.data[k])}" for k in COMPARED if k in out.data]
+                shown += [[k, out.data[k]] for k in COMPARED if k in out.data]
             elif out.output_type == "error":
-                shown.append(f"error: {out.ename}: {out.evalue}")
-        result.append((i, shown))
+                shown.append(["error", f"{out.ename}: {out.evalue}"])
+        result.append((i, [f"{kind}: {_clean(text)}" for kind, text in shown]))
     return result
 
 
@@ -97,4 +104,6 @@ def test_compared_outputs_follow_nbval_markers():
                            nbformat.v4.new_output("display_data",
                                                   data={WIDGET_VIEW: {}, "text/plain": "VBox()"})]
     nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="2\n")]
-    assert compared_outputs(nb) == [(0, ["✓ ok (max |Δ| <number> ≤ 1e-06)\n"])]
+    nb.cells[0].outputs.insert(1, nbformat.v4.new_output("stream", name="stderr", text="warn\n"))
+    nb.cells[0].outputs.insert(2, nbformat.v4.new_output("stream", name="stdout", text="more\n"))
+    assert compared_outputs(nb) == [(0, ["stdout: ✓ ok (max |Δ| <number> ≤ 1e-06)\nmore\n"])]
