@@ -155,6 +155,8 @@ def test_deletion_explorer_reports_auc_and_follows_its_controls(digit_model):
     assert "AUC" in box.status.value
     box.controls["index"].value = 99
     assert "does not exist" in box.status.value
+    box.controls["index"].value = 2                              # and it keeps working
+    assert "AUC" in box.status.value and "⚠" not in box.status.value
 
 
 # --- influence widget (notebook 03) ------------------------------------------------------
@@ -221,6 +223,10 @@ def test_counterfactual_explorer_respects_the_ticked_features(credit_model):
     for name in enc.numeric + tuple(enc.categorical):
         box.controls[f"freeze {name}"].value = True
     assert "every feature is immutable" in box.view.value        # message, still alive
+    box.controls["index"].value = 42
+    assert "applicant 42 does not exist" in box.view.value
+    box.controls["index"].value = 1
+    assert "every feature is immutable" in box.view.value        # the constraint still holds
     box.controls["freeze duration"].value = False
     assert "⚠" not in box.view.value
 
@@ -269,6 +275,8 @@ def test_latent_explorer_compares_input_space_and_latent(digit_vae):
     assert "latent change" in box.status.value
     box.controls["index"].value = 999
     assert "does not exist" in box.status.value
+    box.controls["index"].value = 1                              # and it keeps working
+    assert "latent change" in box.status.value or "already predicted" in box.status.value
 
 
 def test_latent_sliders_decode_live_within_100_ms(digit_vae):
