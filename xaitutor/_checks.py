@@ -46,7 +46,7 @@ def tensor(t, name: str = "x", *, min_dim: int | None = None, dim: int | None = 
     if t.dim() == 0 or len(t) == 0:
         raise ValueError(f"{name} is an empty batch (shape {tuple(t.shape)}); pass at least "
                          "one sample")
-    if finite and t.is_floating_point() and not t.device.type == "meta" \
+    if finite and t.is_floating_point() and t.device.type != "meta" \
             and not bool(torch.isfinite(t).all()):
         raise ValueError(f"{name} contains NaN or inf; drop those samples or replace the values "
                          f"(e.g. torch.nan_to_num({name})) first")

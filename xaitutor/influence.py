@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.func import functional_call, grad, jvp, vmap
 
 from . import _checks
-from torch.func import functional_call, grad, jvp, vmap
 
 __all__ = ["fit", "FitReport", "influence", "self_influence", "perturbation_influence",
            "per_sample_grads", "hvp", "hessian", "solve", "leave_one_out", "retrain_without",
@@ -112,10 +112,6 @@ def _check_pair(name: str, pair, model: nn.Module, names: tuple[str, str] | None
         raise ValueError(f"{name}: X is on {x.device} but Y on {y.device}; move Y with "
                          f"Y.to({str(x.device)!r})")
     return x, y
-
-
-def _check_model(model: nn.Module) -> None:
-    _checks.module(model)
 
 
 def _check_options(l2: float, method: str, damping: float) -> None:
@@ -332,7 +328,7 @@ def influence(model: nn.Module, loss_fn: LossFn, train: tuple[Tensor, Tensor],
     ``"cg"`` (conjugate gradient on Hessian-vector products; ``cg_tol``,
     ``cg_max_iter``) or ``"lissa"`` (``lissa_depth``, ``lissa_scale``; the scale defaults
     to 1.5× the largest eigenvalue found by power iteration)."""
-    _check_model(model)
+    _checks.module(model)
     _check_options(l2, method, damping)
     X, Y = _check_pair("train", train, model)
     Xt, Yt = _check_pair("test", test, model)
@@ -353,7 +349,7 @@ def self_influence(model: nn.Module, loss_fn: LossFn, train: tuple[Tensor, Tenso
                    **opts) -> Tensor:
     """I(i, i) = (1/n) ∇θL(z_i)ᵀ H⁻¹ ∇θL(z_i), ``(n,)``: how much point i's own loss
     rests on i being in the training set. Mislabelled points rank high (Koh & Liang, Sec. 5.4)."""
-    _check_model(model)
+    _checks.module(model)
     _check_options(l2, method, damping)
     X, Y = _check_pair("train", train, model)
     _optimum_check(model, loss_fn, X, Y, l2)
@@ -371,7 +367,7 @@ def perturbation_influence(model: nn.Module, loss_fn: LossFn, train: tuple[Tenso
         d L(z_t, θ̂) / d x_i = −(1/n) ∇θL(z_t)ᵀ H⁻¹ ∇x∇θL(z_i, θ̂).
 
     Returns ``(n_test, n_train, *x.shape[1:])``."""
-    _check_model(model)
+    _checks.module(model)
     _check_options(l2, method, damping)
     X, Y = _check_pair("train", train, model)
     Xt, Yt = _check_pair("test", test, model)
@@ -407,7 +403,7 @@ def retrain_without(model: nn.Module, loss_fn: LossFn, train: tuple[Tensor, Tens
 
     from tqdm.auto import tqdm
 
-    _check_model(model)
+    _checks.module(model)
     X, Y = _check_pair("train", train, model)
     theta = _Flat(model, loss_fn, l2).theta
     work = copy.deepcopy(model)
