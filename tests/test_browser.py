@@ -161,3 +161,28 @@ def _shut_down_kernels(url: str, token: str) -> None:
     for s in sessions:
         req = urllib.request.Request(f"{url}/api/sessions/{s['id']}?token={token}", method="DELETE")
         urllib.request.urlopen(req).close()
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """Local IPv4 addresses with a TCP socket listening on ``port`` (Linux /proc/net/tcp)."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        ip_hex, port_hex = local.split(":")
+        if state == "0A" and int(port_hex, 16) == port:          # 0A: LISTEN
+            found.add(socket.inet_ntoa(bytes.fromhex(ip_hex)[::-1]))
+    return found
+
+
+def test_lab_listens_on_loopback_only_and_wants_its_token(lab):
+    """Issue 8: the Jupyter server of the tests binds to 127.0.0.1 and refuses a request
+    without its token."""
+    import urllib.error
+    url, token = lab
+    if Path("/proc/net/tcp").exists():
+        assert _listening_addresses(int(url.rsplit(":", 1)[1])) == {"127.0.0.1"}
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{url}/api/sessions", timeout=5)
+    assert refused.value.code == 403
+    with urllib.request.urlopen(f"{url}/api/sessions?token={token}", timeout=5) as r:
+        assert r.status == 200

@@ -146,3 +146,19 @@ def test_no_trained_weights_ship_and_nothing_unpickles():
             if match.group(0).startswith("pickle") or "weights_only=True" not in match.group(0):
                 unsafe.append(f"{p}: {match.group(0)}")
     assert not unsafe, f"unsafe loading: {unsafe}"
+
+
+AUTH_OFF = re.compile(r"""token\s*=\s*(''|""|\s)|password\s*=\s*(''|"")|disable_check_xsrf|"""
+                      r"""allow_origin\s*=\s*['"]\*|--ip[= ]0\.0\.0\.0|ServerApp\.ip\s*=\s*['"]?0\.0\.0\.0""")
+
+
+def test_no_instruction_turns_jupyter_authentication_off():
+    """Issue 8: the README, Binder files and CI script never tell anyone to run Jupyter
+    without its token or open to the network."""
+    files = [ROOT / "README.md", ROOT / ".ci" / "run", ROOT / "environment.yml",
+             *sorted((ROOT / "binder").iterdir())]
+    offenders = [f"{p.relative_to(ROOT)}: {m.group(0)!r}" for p in files
+                 for m in AUTH_OFF.finditer(p.read_text(encoding="utf-8"))]
+    assert not offenders, offenders
+    assert AUTH_OFF.search("jupyter lab --IdentityProvider.token=''")      # the pattern bites
+    assert AUTH_OFF.search("jupyter lab --ip=0.0.0.0")
