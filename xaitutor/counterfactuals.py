@@ -178,22 +178,33 @@ def optimize(model: nn.Module, x: Tensor, target: int | Tensor, lam: float = 0.1
     tk = t[:, None].expand(n, k)
     history, path = [], ([] if record_path else None)
 
+    def column_mask(columns) -> Tensor:
+        mask = torch.zeros(d, dtype=torch.bool, device=x.device)
+        mask[list(columns)] = True
+        return mask
+
+    rises = column_mask(j for j, v in one_way.items() if v > 0)
+    falls = column_mask(j for j, v in one_way.items() if v < 0)
+    in_group = column_mask(j for g in groups for j in g)
+
     def project(cf: Tensor) -> Tensor:
-        """Keep every constraint that can be kept exactly, by projection."""
+        """Keep every constraint that can be kept exactly, by projection (column masks:
+        one pass per kind of constraint, whatever the number of columns)."""
         cf = x0 + (cf - x0) * movable                                  # immutable
-        for j, direction in one_way.items():                           # one-way
-            cf[..., j] = torch.maximum(cf[..., j], x0[..., j]) if direction > 0 else \
-                torch.minimum(cf[..., j], x0[..., j])
+        cf = torch.where(rises, torch.maximum(cf, x0), cf)             # one-way up
+        cf = torch.where(falls, torch.minimum(cf, x0), cf)             # one-way down
         if lo is not None:
             cf = torch.maximum(torch.minimum(cf, hi), lo)              # bounds
-        for g in groups:                                               # categories in [0, 1]
-            cf[..., g] = cf[..., g].clamp(0.0, 1.0)
-        return cf
+        return torch.where(in_group, cf.clamp(0.0, 1.0), cf)           # categories in [0, 1]
+
+    with torch.no_grad():
+        n_classes = model(x[:1]).shape[1]
+    is_target = F.one_hot(tk, n_classes).bool()                        # (N, k, C)
 
     def scores(cf: Tensor) -> Tensor:
         z = model(cf.reshape(-1, d)).view(n, k, -1)
         z_t = z.gather(2, tk[..., None]).squeeze(2)
-        z_other = z.masked_fill(F.one_hot(tk, z.shape[2]).bool(), float("-inf")).amax(2)
+        z_other = z.masked_fill(is_target, float("-inf")).amax(2)
         return z_t - z_other                                           # > 0: the target wins
 
     def dist(a: Tensor, b: Tensor) -> Tensor:
