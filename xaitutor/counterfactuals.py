@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from . import _checks
 
 __all__ = ["optimize", "Counterfactuals", "median_absolute_deviation", "mad", "metrics",
-           "predict", "check_request"]
+           "predict", "check_request", "check_bounds"]
 
 
 @dataclass
@@ -105,6 +105,23 @@ def check_request(model: nn.Module, x: Tensor, target: int | Tensor) -> Tensor:
     return t
 
 
+def check_bounds(bounds, x: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    """``bounds=(low, high)`` (numbers or ``(D,)`` tensors) as two ``(D,)`` tensors, after
+    checking they make sense for ``x`` (None, None without bounds)."""
+    if bounds is None:
+        return None, None
+    if not (isinstance(bounds, (tuple, list)) and len(bounds) == 2):
+        raise ValueError(f"bounds must be a pair (low, high), got {bounds!r}")
+    d = x.shape[-1]
+    lo, hi = (torch.as_tensor(b, dtype=x.dtype, device=x.device).expand(d) for b in bounds)
+    if (lo > hi).any():
+        raise ValueError("bounds=(low, high): some lower bound exceeds its upper bound; "
+                         "swap them")
+    if ((x < lo - 1e-6) | (x > hi + 1e-6)).any():
+        raise ValueError("some rows of x are already outside the bounds; widen them")
+    return lo, hi
+
+
 def _index_list(name: str, idx, d: int) -> list[int]:
     idx = [] if idx is None else [int(i) for i in idx]
     bad = [i for i in idx if not 0 <= i < d]
@@ -158,14 +175,7 @@ def optimize(model: nn.Module, x: Tensor, target: int | Tensor, lam: float = 0.1
         w = 1.0 / scale
     else:
         w = torch.ones(d, dtype=x.dtype, device=x.device)
-    lo = hi = None
-    if bounds is not None:
-        lo, hi = (torch.as_tensor(b, dtype=x.dtype, device=x.device).expand(d) for b in bounds)
-        if (lo > hi).any():
-            raise ValueError("bounds=(low, high): some lower bound exceeds its upper bound; "
-                             "swap them")
-        if ((x < lo - 1e-6) | (x > hi + 1e-6)).any():
-            raise ValueError("some rows of x are already outside the bounds; widen them")
+    lo, hi = check_bounds(bounds, x)
     movable = torch.ones(d, dtype=x.dtype, device=x.device)
     movable[frozen] = 0.0
 

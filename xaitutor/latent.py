@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from . import _checks
 from .core import train
-from .counterfactuals import check_request
+from .counterfactuals import check_bounds, check_request
 
 __all__ = ["VAE", "train_vae", "counterfactual", "LatentCounterfactuals", "METHODS",
            "kl_divergence"]
@@ -189,6 +189,16 @@ def counterfactual(model: nn.Module, vae: VAE, x: Tensor, target: int | Tensor,
             raise ValueError(f"immutable indices must be in 0..{d - 1} (x has {d} columns), "
                              f"got {idx}")
         keep[idx] = True
+    if keep.all():
+        raise ValueError("every feature is immutable: no counterfactual can exist; free at "
+                         "least one feature")
+    _checks.positive_int(steps, "steps")
+    _checks.positive_int(n_candidates, "n_candidates")
+    _checks.non_negative(lam, "lam")
+    _checks.non_negative(adapt_every, "adapt_every")
+    if not radius_step > 0 or not max_radius >= radius_step:
+        raise ValueError(f"need radius_step > 0 and max_radius ≥ radius_step, got "
+                         f"radius_step={radius_step}, max_radius={max_radius}")
 
     def decoded(z: Tensor, xs: Tensor) -> Tensor:
         """What the model is shown: categories one-hot (as returned), with the soft
@@ -199,9 +209,7 @@ def counterfactual(model: nn.Module, vae: VAE, x: Tensor, target: int | Tensor,
             out = torch.maximum(torch.minimum(out, hi), lo)
         return torch.where(keep, xs, out)
 
-    lo = hi = None
-    if bounds is not None:
-        lo, hi = (torch.as_tensor(b, dtype=x.dtype, device=x.device).expand(d) for b in bounds)
+    lo, hi = check_bounds(bounds, x)
     with torch.no_grad():
         z0 = vae.encode(x)[0]
     path = None
