@@ -94,6 +94,17 @@ def positive_int(value, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def optional_batch_size(value, name: str = "batch_size") -> None:
+    if value is not None:
+        positive_int(value, name)
+
+
+def positive(value, name: str) -> float:
+    if not isinstance(value, (int, float, np.floating, np.integer)) or not value > 0:
+        raise ValueError(f"{name} must be a number > 0, got {value!r}")
+    return float(value)
+
+
 def non_negative(value, name: str) -> float:
     if not isinstance(value, (int, float, np.floating, np.integer)) or not value >= 0:
         raise ValueError(f"{name} must be a number ≥ 0, got {value!r}")

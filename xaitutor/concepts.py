@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import _checks
 from .core import train
 
 __all__ = ["ConceptBottleneckModel", "ConceptEmbeddingModel", "BlackBox", "fit", "intervene",
@@ -215,6 +216,8 @@ def fit(x: Tensor, c: Tensor, y: Tensor, kind: str = "cbm", mode: str = "joint",
     _check_data(x, c, y)
     if lam < 0 or not math.isfinite(lam):
         raise ValueError(f"lam weighs the concept loss and must be ≥ 0, got {lam}")
+    _checks.positive_int(hidden, "hidden")
+    _checks.positive_int(emb_size, "emb_size")
     if not 0.0 <= p_int <= 1.0:
         raise ValueError(f"p_int is a probability in [0, 1], got {p_int}")
     n_classes = max(int(y.max()) + 1, 2)
@@ -311,6 +314,7 @@ def intervention_curve(model: _ConceptModel, x: Tensor, c: Tensor, y: Tensor,
     """Task accuracy after correcting j = 0..k concepts, averaged over every set of j
     concepts (or ``max_subsets`` random ones when there are more). Returns k+1 values."""
     _check_data(x, c, y)
+    _checks.positive_int(max_subsets, "max_subsets")
     k = model.n_concepts
     rng = np.random.default_rng(seed)
     curve = []

@@ -143,6 +143,9 @@ def train(loss_fn: Callable[..., Tensor], params: Sequence[nn.Parameter] | nn.Mo
                          f"{[len(t) for t in data]}")
     if epochs < 1:
         raise ValueError(f"epochs must be ≥ 1, got {epochs}")
+    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"batch_size must be an int ≥ 1 (or None for full batches), got "
+                         f"{batch_size!r}")
     opt = torch.optim.Adam(params, lr=lr)
     gen = torch.Generator().manual_seed(seed)
     history: list[float] = []

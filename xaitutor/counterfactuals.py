@@ -151,8 +151,9 @@ def optimize(model: nn.Module, x: Tensor, target: int | Tensor, lam: float = 0.1
         raise ValueError(f"distance must be 'l1', 'l2' or 'mad', got {distance!r}")
     _checks.positive_int(k, "k")
     _checks.positive_int(steps, "steps")
-    for name, value in (("lam", lam), ("mu", mu), ("diversity", diversity)):
+    for name, value in (("lam", lam), ("mu", mu), ("diversity", diversity), ("margin", margin)):
         _checks.non_negative(value, name)
+    _checks.positive(lr, "lr")
     frozen = _index_list("immutable", immutable, d)
     if len(set(frozen)) == d:
         raise ValueError("every feature is immutable: no counterfactual can exist; free at "
@@ -316,6 +317,7 @@ def metrics(model: nn.Module, x: Tensor, x_cf: Tensor, target: int | Tensor, X_t
     _checks.tensor(x, "x", dim=2, shape_hint="(N, D)", model=model)
     _checks.tensor(x_cf, "x_cf", min_dim=2, shape_hint="(N, D) or (N, k, D)", model=model)
     _checks.tensor(X_train, "X_train", dim=2, shape_hint="(n, D)", model=model)
+    _checks.positive_int(n_neighbors, "n_neighbors")
     if x_cf.dim() == 2:
         x_cf = x_cf[:, None]
     if x.dim() != 2 or x_cf.shape[0] != x.shape[0] or x_cf.shape[-1] != x.shape[-1]:

@@ -142,6 +142,7 @@ def fit(model: nn.Module, loss_fn: LossFn, X: Tensor, Y: Tensor, l2: float = 1e-
     each sample's loss (0 removes a point; used by :func:`leave_one_out`)."""
     X, Y = _check_pair("train", (X, Y), model, ("X", "Y"))
     _checks.non_negative(l2, "l2")
+    _checks.positive_int(max_iter, "max_iter")
     flat = _Flat(model, loss_fn, l2)
     theta = flat.theta.clone().requires_grad_(True)
     opt = torch.optim.LBFGS([theta], lr=1, max_iter=max_iter, tolerance_grad=tol * 1e-2,
@@ -289,6 +290,9 @@ def solve(model: nn.Module, loss_fn: LossFn, train: tuple[Tensor, Tensor], G: Te
           lissa_scale: float | None = None, max_params: int = 5000) -> Tensor:
     """(H + damping·I)⁻¹ g for every row g of ``G`` ``(k, P)``, by ``method``."""
     _check_options(l2, method, damping)
+    _checks.positive_int(lissa_depth, "lissa_depth")
+    if cg_max_iter is not None:
+        _checks.positive_int(cg_max_iter, "cg_max_iter")
     X, Y = _check_pair("train", train, model)
     flat = _Flat(model, loss_fn, l2)
     p = flat.theta.numel()

@@ -126,6 +126,9 @@ def train_vae(X: Tensor, latent_dim: int = 2, likelihood: str = "bernoulli",
                          "first with X.flatten(1)")
     _checks.tensor(X, "X")
     _checks.choice(likelihood, "likelihood", ("bernoulli", "gaussian", "mixed"))
+    _checks.positive_int(latent_dim, "latent_dim")
+    _checks.positive_int(hidden, "hidden")
+    _checks.non_negative(beta, "beta")
     if likelihood == "bernoulli" and (X.min() < 0 or X.max() > 1):
         raise ValueError("a Bernoulli likelihood needs values in [0, 1]; use likelihood='gaussian'")
     torch.manual_seed(seed)

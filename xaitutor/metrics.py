@@ -114,6 +114,7 @@ def deletion_curve(model: nn.Module, x: Tensor, target: Tensor, attribution: Ten
     if isinstance(target, int):
         target = torch.full((len(x),), target, dtype=torch.long, device=x.device)
     _checks.labels(target, len(x), name="target")
+    _checks.positive_int(batch_size, "batch_size")
     if mode not in ("deletion", "insertion"):
         raise ValueError(f"mode must be 'deletion' or 'insertion', got {mode!r}")
     if score not in ("probability", "logit"):
@@ -160,6 +161,7 @@ def pointing_game(attribution: Tensor, mask: Tensor, tolerance: int = 0) -> Tens
     channels) falls on the object, or within ``tolerance`` pixels of it. ``(N,)`` bool."""
     m = pixel_map(attribution)
     obj = _object_mask(mask, m)
+    _checks.positive_int(tolerance, "tolerance", minimum=0)
     if tolerance > 0:
         k = 2 * tolerance + 1
         obj = torch.nn.functional.max_pool2d(obj[:, None], k, stride=1, padding=tolerance)[:, 0]

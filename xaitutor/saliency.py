@@ -122,6 +122,7 @@ def smoothgrad(model: nn.Module, x: Tensor, target: int | Tensor, n_samples: int
     The same ``seed`` gives the same map. The noisy copies go through the model
     ``batch_size`` at a time (memory stays bounded; None: all at once)."""
     _check_model_and_x(model, x)
+    _checks.optional_batch_size(batch_size)
     if n_samples < 1 or sigma < 0:
         raise ValueError(f"need n_samples ≥ 1 and sigma ≥ 0, got {n_samples} and {sigma}")
     t = _targets(target, len(x), x.device)
@@ -171,6 +172,7 @@ def integrated_gradients(model: nn.Module, x: Tensor, target: int | Tensor,
     through the model ``batch_size`` at a time (None: all at once).
     """
     _check_model_and_x(model, x)
+    _checks.optional_batch_size(batch_size)
     baseline = _check_baseline(baseline, x)
     t = _targets(target, len(x), x.device)
     alphas, weights = ig_alphas_and_weights(n_steps, method, dtype=x.dtype)
@@ -267,6 +269,7 @@ def occlusion(model: nn.Module, x: Tensor, target: int | Tensor, window: int, st
         raise ValueError(f"need 1 ≤ window ≤ {min(h, w)} (the image size) and 1 ≤ stride ≤ "
                          f"window, got window={window}, stride={stride}; pick a window no larger "
                          "than the image and a stride ≥ 1")
+    _checks.positive_int(batch_size, "batch_size")
     baseline = _check_baseline(baseline, x)
     t = _targets(target, n, x.device)
     rows = [i * stride for i in range(math.ceil((h - window) / stride) + 1)]
@@ -319,6 +322,9 @@ def meaningful_perturbation(model: nn.Module, x: Tensor, target: int | Tensor,
     be strong enough to erase a shape, or deleting it costs the class nothing.
     Returns the deletion map 1 − m, ``(N, 1, H, W)``: 1 where the evidence was."""
     _check_model_and_x(model, x, min_dim=4)
+    _checks.positive_int(steps, "steps")
+    if mask_size is not None:
+        _checks.positive_int(mask_size, "mask_size", minimum=2)
     t = _targets(target, len(x), x.device)
     n, _, h, w = x.shape
     size = mask_size or max(2, min(h, w) // 2)
@@ -357,6 +363,7 @@ def class_model_visualization(model: nn.Module, target: int | Tensor, shape: tup
     ``target`` may be a tensor of classes (one image each). Returns
     ``(len(target), *shape)``."""
     _checks.module(model)
+    _checks.positive_int(steps, "steps")
     if not (isinstance(shape, (tuple, list)) and all(isinstance(s, int) and s > 0 for s in shape)):
         raise ValueError(f"shape is one input's shape without the batch dimension, e.g. "
                          f"(1, 8, 8); got {shape!r}")
