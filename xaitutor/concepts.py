@@ -58,7 +58,10 @@ class _ConceptModel(nn.Module):
         if not isinstance(x, Tensor):
             raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
         if x.dim() != 2 or x.shape[1] != self.n_features:
-            raise ValueError(f"x must have shape (n, {self.n_features}), got {tuple(x.shape)}")
+            fix = (f"; one point needs a batch dimension: x.unsqueeze(0)"
+                   if x.shape == (self.n_features,) else
+                   f"; this model was trained on {self.n_features} features")
+            raise ValueError(f"x must have shape (n, {self.n_features}), got {tuple(x.shape)}{fix}")
         device = next(self.parameters()).device
         if x.device != device:
             raise ValueError(f"x is on {x.device} but the model is on {device}; "
