@@ -55,6 +55,22 @@ def tensor(t, name: str = "x", *, min_dim: int | None = None, dim: int | None = 
     return t
 
 
+def n_outputs(model: nn.Module, x: Tensor, name: str = "x",
+              hint: str = "pass inputs of the shape the model was built for") -> int:
+    """How many scores (classes) ``model`` gives one sample of ``x``: one forward pass in
+    eval mode, without gradients (the model's mode is restored). A shape the model cannot
+    take becomes a ValueError that names ``x``."""
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            return model.eval()(x[:1]).shape[-1]
+    except RuntimeError as e:
+        raise ValueError(f"the model rejected {name} of shape {tuple(x.shape)} ({e}); "
+                         f"{hint}") from e
+    finally:
+        model.train(was_training)
+
+
 def same_device(t: Tensor, model: nn.Module, name: str = "x") -> None:
     device = model_device(model)
     if device is not None and t.device != device:

@@ -208,9 +208,7 @@ def optimize(model: nn.Module, x: Tensor, target: int | Tensor, lam: float = 0.1
             cf = torch.maximum(torch.minimum(cf, hi), lo)              # bounds
         return torch.where(in_group, cf.clamp(0.0, 1.0), cf)           # categories in [0, 1]
 
-    with torch.no_grad():
-        n_classes = model(x[:1]).shape[1]
-    is_target = F.one_hot(tk, n_classes).bool()                        # (N, k, C)
+    is_target = F.one_hot(tk, _checks.n_outputs(model, x)).bool()                        # (N, k, C)
 
     def scores(cf: Tensor) -> Tensor:
         z = model(cf.reshape(-1, d)).view(n, k, -1)

@@ -98,12 +98,8 @@ def _check_pair(name: str, pair, model: nn.Module, names: tuple[str, str] | None
     if y.is_floating_point():
         _checks.tensor(y, name_y, model=model)
     elif y.device == x.device and y.dim() == 1:          # class indices: in the model's range?
-        try:
-            with torch.no_grad():
-                n_classes = model(x[:1]).shape[-1]
-        except RuntimeError as e:
-            raise ValueError(f"the model rejected {name_x} of shape {tuple(x.shape)} ({e}); "
-                             f"{name} inputs must have the shape the model was built for") from e
+        n_classes = _checks.n_outputs(model, x, name_x,
+                                      f"{name} inputs must have the shape the model was built for")
         if n_classes > 1 and (int(y.min()) < 0 or int(y.max()) >= n_classes):
             bad = int(y.min()) if int(y.min()) < 0 else int(y.max())
             raise ValueError(f"{name}: label {bad} is not a class of the model (0..{n_classes - 1}); "

@@ -113,7 +113,7 @@ def deletion_curve(model: nn.Module, x: Tensor, target: Tensor, attribution: Ten
     _checks.tensor(attribution, "attribution", dim=4, shape_hint="(N, C, H, W)")
     if isinstance(target, int):
         target = torch.full((len(x),), target, dtype=torch.long, device=x.device)
-    _checks.labels(target, len(x), name="target")
+    _checks.labels(target, len(x), _checks.n_outputs(model, x), name="target")
     _checks.positive_int(batch_size, "batch_size")
     if mode not in ("deletion", "insertion"):
         raise ValueError(f"mode must be 'deletion' or 'insertion', got {mode!r}")
@@ -140,8 +140,6 @@ def deletion_curve(model: nn.Module, x: Tensor, target: Tensor, attribution: Ten
     out = []
     for i in range(0, len(images), batch_size):
         logits = model(images[i:i + batch_size])
-        if i == 0:
-            _checks.labels(target, n, logits.shape[1], name="target")
         s = logits.softmax(1) if score == "probability" else logits
         out.append(s.gather(1, t[i:i + batch_size, None]).squeeze(1))
     return torch.cat(out).view(n, n_steps + 1)

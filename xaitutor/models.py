@@ -32,11 +32,7 @@ def _check_data(model: nn.Module, x: Tensor, y: Tensor) -> None:
     _checks.tensor(x, "x", min_dim=2, model=model)
     if isinstance(y, Tensor) and len(x) != len(y):
         raise ValueError(f"x has {len(x)} samples but y has {len(y)}; give one label per sample")
-    was_training = model.training
-    with torch.no_grad():
-        n_classes = model.eval()(x[:1]).shape[1]
-    model.train(was_training)
-    _checks.labels(y, len(x), n_classes)
+    _checks.labels(y, len(x), _checks.n_outputs(model, x))
 
 
 def fit_classifier(model: nn.Module, x: Tensor, y: Tensor, epochs: int = 60, lr: float = 3e-3,
