@@ -1,0 +1,18 @@
+"""Counterfactual explanations: the closest input the model would decide differently
+(Wachter, Mittelstadt & Russell 2017), made sparse, actionable and diverse, with exact
+references and quality measures.
+
+* :mod:`.search` — :func:`optimize`: prediction + λ·distance + μ·sparsity by proximal
+  gradient steps, constraints by projection, a polishing phase of exact local moves;
+* :mod:`.exact` — linear-programming and mixed-integer optima for linear models
+  (scipy's HiGHS), the references the search is measured against;
+* :mod:`.quality` — :func:`metrics` and the plausibility measures that can fail.
+"""
+from .exact import lp_counterfactual, min_features_counterfactual
+from .quality import metrics
+from .search import (Counterfactuals, check_bounds, check_request, feature_groups, mad,
+                     median_absolute_deviation, optimize, predict, sparsity_path)
+
+__all__ = ["optimize", "sparsity_path", "Counterfactuals", "median_absolute_deviation", "mad",
+           "metrics", "predict", "check_request", "check_bounds", "feature_groups",
+           "lp_counterfactual", "min_features_counterfactual"]
