@@ -224,7 +224,8 @@ def optimize(model: nn.Module, x: Tensor, target: int | Tensor, lam: float = 0.1
     have lam and mu halved every ``adapt_every`` steps (Wachter et al.'s adaptive weight).
     Categories are then rounded to a valid one-hot and the other columns re-optimised.
 
-    **Polish (``polish=True``, k = 1, L1 or MAD distance): exact local moves.** Adam or
+    **Polish (``polish=True``, k = 1): exact local moves.** (Its exact steps are for L1
+    costs; with ``distance="l2"`` it only rescues rows the search left invalid.) Adam or
     ISTA on an L1 term hovers near the sparse optimum without landing on it. The polish
     solves the linearised problem exactly — min Σ cost_j|δ_j| s.t. the linearised margin
     ≥ ``margin`` within the box, a fractional knapsack (:func:`_lp_step`) — a few times
@@ -344,10 +345,14 @@ def optimize(model: nn.Module, x: Tensor, target: int | Tensor, lam: float = 0.1
         if sparsity == "group":
             out = group_soft_threshold(out, (eta * mu_).expand_as(out), feats)
         elif sparsity == "l0":
+            # hard threshold, on rows that reach the target (from δ = 0 it would be a
+            # barrier no single step can cross: the polish prices features exactly)
             keep = torch.ones_like(out, dtype=torch.bool)
             for f in feats:
                 keep[..., f] = (out[..., f] ** 2).sum(-1, keepdim=True) > 2 * eta * mu_
-            out = torch.where(keep, out, torch.zeros_like(out))
+            with torch.no_grad():
+                reached = (scores(project(x0 + out, x0)) > 0)[..., None]
+            out = torch.where(keep | ~reached, out, torch.zeros_like(out))
         out = torch.where(columns, out, v)
         return project(x0 + out, x0) - x0
 
@@ -395,9 +400,16 @@ def optimize(model: nn.Module, x: Tensor, target: int | Tensor, lam: float = 0.1
     with torch.no_grad():
         cf = project(x0 + delta, x0)           # project the sum itself: bounds hold exactly
     notes = []
-    if polish and k == 1 and distance != "l2" and (lam > 0 or mu > 0):
-        cf = _polish(cf[:, 0], x, t, w, lam, mu, sparsity, feats, groups, movable[:, 0], rises,
-                     falls, lo, hi, margin, score_and_grad, scores)[:, None]
+    if polish and k == 1 and (lam > 0 or mu > 0):
+        rows = torch.arange(n, device=x.device)
+        if distance == "l2":                                           # rescue invalid rows only
+            with torch.no_grad():
+                rows = (scores(cf)[:, 0] <= 0).nonzero().flatten()
+        if len(rows):
+            cf = cf.clone()
+            cf[rows, 0] = _polish(cf[rows, 0], x[rows], t[rows], w, lam, mu, distance, sparsity,
+                                  feats, groups, movable[rows, 0], rises, falls, lo, hi, margin,
+                                  score_and_grad, scores)
         if path is not None:
             path.append(cf.clone())
     with torch.no_grad():
@@ -420,11 +432,12 @@ def optimize(model: nn.Module, x: Tensor, target: int | Tensor, lam: float = 0.1
                            mu=mu_row)
 
 
-def penalty(x: Tensor, x_cf: Tensor, w: Tensor, lam: float, mu: float, sparsity: str,
-            feats: list[list[int]], tol: float = 1e-9) -> Tensor:
-    """lam · Σ_j w_j|δ_j| + mu · R(δ), the objective the polish compares (``(N,)``)."""
+def penalty(x: Tensor, x_cf: Tensor, w: Tensor, lam: float, mu: float, distance: str,
+            sparsity: str, feats: list[list[int]], tol: float = 1e-9) -> Tensor:
+    """lam · dist(δ) + mu · R(δ), the objective the polish compares (``(N,)``):
+    dist = Σ_j w_j|δ_j| (L1, MAD) or Σ_j (w_j δ_j)² (L2)."""
     delta = x_cf - x
-    value = lam * (delta.abs() * w).sum(-1)
+    value = lam * ((delta * w) ** 2 if distance == "l2" else delta.abs() * w).sum(-1)
     if sparsity == "l1":
         value = value + mu * delta.abs().sum(-1)
     elif sparsity == "group":
@@ -434,7 +447,7 @@ def penalty(x: Tensor, x_cf: Tensor, w: Tensor, lam: float, mu: float, sparsity:
     return value
 
 
-def _polish(cf, x, t, w, lam, mu, sparsity, feats, groups, movable, rises, falls, lo, hi,
+def _polish(cf, x, t, w, lam, mu, distance, sparsity, feats, groups, movable, rises, falls, lo, hi,
             margin, score_and_grad, scores, lp_steps: int = 3, max_rounds: int = 10) -> Tensor:
     """Exact local moves from the search's result (see :func:`optimize`); ``(N, D)``.
 
@@ -443,7 +456,9 @@ def _polish(cf, x, t, w, lam, mu, sparsity, feats, groups, movable, rises, falls
     its cheapest valid iterate. Candidates: the search's point itself; each feature alone
     from x (one numeric column, or one category); and, repeated while the objective
     falls, each single move from the best point so far (another category of one group,
-    or one numeric column set back to 0)."""
+    or one numeric column set back to 0). With ``distance="l2"`` the LP steps minimise
+    the L1 cost, not the squared one, so a move is kept only where the true objective
+    falls: the polish never makes a counterfactual worse by its own measure."""
     n, d = x.shape
     inf = float("inf")
 
@@ -451,7 +466,7 @@ def _polish(cf, x, t, w, lam, mu, sparsity, feats, groups, movable, rises, falls
         return scores(c, t.view(n, *[1] * (c.dim() - 2)).expand(c.shape[:-1]))
 
     def objective(c: Tensor) -> Tensor:                                # rows (N, ..., D)
-        return penalty(x.view(n, *[1] * (c.dim() - 2), d), c, w, lam, mu, sparsity, feats)
+        return penalty(x.view(n, *[1] * (c.dim() - 2), d), c, w, lam, mu, distance, sparsity, feats)
 
     numeric = torch.ones(d, dtype=torch.bool, device=x.device)
     for g in groups:
