@@ -56,6 +56,17 @@ def w() -> SimpleNamespace:
                            vae=vae, ce=nn.CrossEntropyLoss())
 
 
+@functools.cache
+def linear4() -> nn.Module:
+    torch.manual_seed(1)
+    return nn.Linear(4, 2).eval()
+
+
+def linear_other() -> torch.Tensor:
+    with torch.no_grad():
+        return 1 - linear4()(w().x_tab).argmax(1)
+
+
 def training(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model).train()
 
@@ -323,6 +334,43 @@ OTHER_CASES = [
      ("training mode", "model.eval()")),
     (lambda: counterfactuals.check_request(w().mlp, w().x_tab, torch.ones(5)), ValueError,
      ("target", "target.long()")),
+    (lambda: counterfactuals.optimize(w().mlp, w().x_tab, w().other, sparsity="l2"), ValueError,
+     ("sparsity", "l0", "group")),
+    (lambda: counterfactuals.optimize(w().mlp, w().x_tab, w().other, adapt_every=-1), ValueError,
+     ("adapt_every", "≥ 0")),
+    (lambda: counterfactuals.optimize(w().mlp, w().x_tab, w().other,
+                                      free=torch.ones(5, 3, dtype=torch.bool)), ValueError,
+     ("free", "(5, 4)")),
+    (lambda: counterfactuals.optimize(w().mlp, w().x_tab, w().other,
+                                      free=torch.zeros(5, 4, dtype=torch.bool)), ValueError,
+     ("free", "allow at least one")),
+    (lambda: counterfactuals.sparsity_path(w().mlp, w().x_tab, w().other, [1.0, 0.1]), ValueError,
+     ("mus", "ascending")),
+    (lambda: counterfactuals.sparsity_path(w().mlp, w().x_tab, w().other, [0.1], free=None),
+     ValueError, ("free", "pass immutable instead")),
+    (lambda: counterfactuals.feature_groups(4, [[0, 1], [1, 2]]), ValueError,
+     ("categorical groups overlap", "one group per original feature")),
+    (lambda: counterfactuals.feature_groups(4, [[0, 9]]), ValueError, ("categorical", "0..3")),
+    (lambda: counterfactuals.feature_groups(4, [[0]]), ValueError,
+     ("at least 2", "leave a single column out")),
+    (lambda: counterfactuals.lp_counterfactual(w().mlp, w().x_tab, w().other), ValueError,
+     ("linear model", "use optimize()")),
+    (lambda: counterfactuals.lp_counterfactual(linear4(), w().x_tab, linear_other(),
+                                               mad=torch.zeros(4)), ValueError,
+     ("mad", "median_absolute_deviation(X_train)")),
+    (lambda: counterfactuals.min_features_counterfactual(linear4(), w().x_tab, linear_other()),
+     ValueError, ("bounds", "encoder.bounds(X_train)")),
+    (lambda: counterfactuals.plausibility_lof(w().x_tab, 1, w().x_tab, torch.zeros(5, dtype=torch.long)),
+     ValueError, ("class 1", "check y_train")),
+    (lambda: counterfactuals.plausibility_ynn(w().mlp, w().x_tab, 1, w().x_tab, k=0), ValueError,
+     ("k", "≥ 1")),
+    (lambda: counterfactuals.closer_to_target(w().mlp, w().x_tab, w().x_tab, w().other, w().x_tab,
+                                              w().pred.float()), ValueError,
+     ("y_train", "y_train.long()")),
+    (lambda: counterfactuals.judge_validity("a judge", w().x_tab, 1), TypeError,
+     ("judge", "scikit-learn classifier")),
+    (lambda: counterfactuals.judge_validity(training(w().mlp), w().x_tab, 1), ValueError,
+     ("judge", "judge.eval()")),
     # latent
     (lambda: latent.train_vae(torch.rand(20)), ValueError, ("x must be (n, d)", "flatten")),
     (lambda: latent.train_vae(2 * torch.rand(20, 4)), ValueError,

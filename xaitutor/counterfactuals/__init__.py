@@ -8,11 +8,13 @@ references and quality measures.
   (scipy's HiGHS), the references the search is measured against;
 * :mod:`.quality` — :func:`metrics` and the plausibility measures that can fail.
 """
-from .exact import lp_counterfactual, min_features_counterfactual
-from .quality import metrics
+from .exact import ExactCounterfactuals, lp_counterfactual, min_features_counterfactual
+from .quality import (closer_to_target, judge_validity, metrics, plausibility_lof,
+                      plausibility_ynn)
 from .search import (Counterfactuals, check_bounds, check_request, feature_groups, mad,
                      median_absolute_deviation, optimize, predict, sparsity_path)
 
 __all__ = ["optimize", "sparsity_path", "Counterfactuals", "median_absolute_deviation", "mad",
            "metrics", "predict", "check_request", "check_bounds", "feature_groups",
-           "lp_counterfactual", "min_features_counterfactual"]
+           "lp_counterfactual", "min_features_counterfactual", "ExactCounterfactuals",
+           "plausibility_lof", "plausibility_ynn", "closer_to_target", "judge_validity"]

@@ -238,7 +238,7 @@ def optimize(model: nn.Module, x: Tensor, target: int | Tensor, lam: float = 0.1
     ``k > 1`` returns k counterfactuals per row; ``diversity > 0`` adds DiCE's DPP term
     −diversity · det(K), K_ab = 1 / (1 + dist(c_a, c_b)) (Mothilal, Sharma & Tan 2020)
     (no polish then: it would merge them). Changes smaller than ``zero_below`` (default
-    2·lr) end as exact zeros where the row stays valid.
+    2·lr) end as exact zeros where the row keeps the margin it reached.
     """
     t = check_request(model, x, target)
     n, d = x.shape
@@ -415,10 +415,11 @@ def optimize(model: nn.Module, x: Tensor, target: int | Tensor, lam: float = 0.1
     with torch.no_grad():
         valid = scores(cf) > 0
         threshold = 2 * lr if zero_below is None else zero_below
-        if threshold > 0:                                               # exact zeros, if still valid
+        if threshold > 0:                  # exact zeros, where the margin reached is not lost
             small = ((cf - x0).abs() < threshold) & ~in_group
             sparse = torch.where(small, x0, cf)
-            keep = (scores(sparse) > 0) | ~valid
+            reached = scores(cf)
+            keep = (scores(sparse) >= torch.minimum(reached, torch.full_like(reached, margin))) | ~valid
             cf = torch.where(keep[..., None], sparse, cf)
             valid = scores(cf) > 0
     if path is not None:
