@@ -420,7 +420,9 @@ def counterfactual_explorer(model: torch.nn.Module, x: Tensor, encoder: data.Tab
                       f"<th>counterfactual</th></tr>{rows}</table>"
                       f"<p style='font-size:1.1em'>{verdict} · features changed "
                       f"{m['sparsity']:.0f} · MAD distance {m['proximity_mad']:.2f} · "
-                      f"LOF inlier {'yes' if m['plausibility_lof'] == 1 else 'no'}</p>")
+                      f"LOF inlier {'yes' if m['plausibility_lof'] == 1 else 'no'} · "
+                      f"nearer a target-class applicant "
+                      f"{'yes' if m.get('closer_to_target', 0) == 1 else 'no'}</p>")
 
     return _assemble([widgets.HBox([index, lam, mu]), widgets.HTML("<b>may not change:</b>"),
                       widgets.HBox(list(frozen.values()), layout={"flex_flow": "row wrap"}), view],
@@ -430,8 +432,9 @@ def counterfactual_explorer(model: torch.nn.Module, x: Tensor, encoder: data.Tab
 
 
 def path_explorer(model: torch.nn.Module, X: Tensor, y: Tensor, target: int = 1) -> widgets.VBox:
-    """The 2-D toy: choose a start point, λ and μ, and watch the optimiser's path to the
-    decision boundary (white line) and beyond."""
+    """The 2-D toy: choose a start point, λ (squared-L2 proximity: moves both
+    coordinates), μ and its kind (L1: the elastic net; L0: a price per coordinate moved),
+    and watch the optimiser's path to the decision boundary and beyond."""
     lo, hi = X.min(0).values, X.max(0).values
     sx = widgets.FloatSlider(value=float(lo[0] + 0.25 * (hi[0] - lo[0])), min=float(lo[0]), max=float(hi[0]),
                              step=0.05, description="start x₁", continuous_update=False)
@@ -439,8 +442,9 @@ def path_explorer(model: torch.nn.Module, X: Tensor, y: Tensor, target: int = 1)
                              step=0.05, description="start x₂", continuous_update=False)
     lam = widgets.SelectionSlider(options=(0.0, 0.01, 0.1, 1.0), value=0.1, description="λ",
                                   continuous_update=False)
-    mu = widgets.SelectionSlider(options=(0.0, 0.1, 0.5, 1.0), value=0.0, description="μ",
+    mu = widgets.SelectionSlider(options=(0.0, 1.0, 3.0, 10.0), value=0.0, description="μ",
                                  continuous_update=False)
+    kind = widgets.ToggleButtons(options=("l1", "l0"), value="l1", description="sparsity")
     status, image = widgets.HTML(), widgets.Image(format="png")
     layout: dict = {}                        # axes positions, computed on the first draw
 
@@ -448,7 +452,8 @@ def path_explorer(model: torch.nn.Module, X: Tensor, y: Tensor, target: int = 1)
         start = torch.tensor([[sx.value, sy.value]], dtype=X.dtype, device=X.device)
         try:
             r = counterfactuals.optimize(model, start, target, lam=lam.value, mu=mu.value,
-                                         distance="l1", steps=150, record_path=True)
+                                         distance="l2", sparsity=kind.value, steps=150,
+                                         record_path=True)
         except ValueError as e:
             status.value = _message(str(e))
             return
@@ -466,8 +471,8 @@ def path_explorer(model: torch.nn.Module, X: Tensor, y: Tensor, target: int = 1)
         status.value = (f"{'✓ valid' if bool(r.valid[0]) else '✗ not valid'} · moved "
                         f"Δx₁ = {moved[0]:.2f}, Δx₂ = {moved[1]:.2f}")
 
-    return _assemble([widgets.HBox([sx, sy]), widgets.HBox([lam, mu]), status, image],
-                     {"x1": sx, "x2": sy, "lam": lam, "mu": mu},
+    return _assemble([widgets.HBox([sx, sy]), widgets.HBox([lam, mu, kind]), status, image],
+                     {"x1": sx, "x2": sy, "lam": lam, "mu": mu, "sparsity": kind},
                      show, status=status, image=image)
 
 
