@@ -188,15 +188,15 @@ def path_table(model, x, mads, groups, settings) -> None:
     """(3) The sparsity path on the network: features changed and cost against μ."""
     mus = [0.0, 0.1, 0.3, 1.0, 3.0]
     print("\nSparsity path on the network (cf.sparsity_path; each μ starts from the previous support)\n")
-    head = f"| {'penalty':22s} | " + " | ".join(f"μ = {m:<4g}" for m in mus) + " |"
+    head = f"| {'penalty':32s} | " + " | ".join(f"μ = {m:<4g}" for m in mus) + " |"
     print(head)
     print("|" + "|".join("-" * len(c) for c in head.split("|")[1:-1]) + "|")
     for name, kw in (("L0, MAD distance", dict(sparsity="l0")), ("elastic net (L2 + L1)", dict(distance="l2"))):
         path = cf.sparsity_path(model, x, 1, mus, mad=mads, categorical=groups, bounds=(0.0, 1.0), **kw)
         ms = [cf.metrics(model, x, r.x_cf, 1, **settings) for r in path]
-        print(f"| {name + ': features':22s} | " + " | ".join(f"{m['sparsity']:8.2f}" for m in ms) + " |")
-        print(f"| {'  MAD cost':22s} | " + " | ".join(f"{m['proximity_mad']:8.2f}" for m in ms) + " |")
-        print(f"| {'  validity':22s} | " + " | ".join(f"{m['validity']:8.2f}" for m in ms) + " |")
+        print(f"| {name + ': features':32s} | " + " | ".join(f"{m['sparsity']:8.2f}" for m in ms) + " |")
+        print(f"| {'  MAD cost':32s} | " + " | ".join(f"{m['proximity_mad']:8.2f}" for m in ms) + " |")
+        print(f"| {'  validity':32s} | " + " | ".join(f"{m['validity']:8.2f}" for m in ms) + " |")
 
 
 if __name__ == "__main__":

@@ -454,7 +454,8 @@ def _polish(cf, x, t, w, lam, mu, distance, sparsity, feats, groups, movable, ri
 
     Every candidate is a start point and a box for the numeric columns; ``solve`` runs
     ``lp_steps`` sequential-LP steps from it (exact on a linear model after one) and keeps
-    its cheapest valid iterate. Candidates: the search's point itself; each feature alone
+    its cheapest valid iterate (one that keeps the full margin beats one that does not).
+    Candidates: the search's point itself; each feature alone
     from x (one numeric column, or one category); and, repeated while the objective
     falls, each single move from the best point so far (another category of one group,
     or one numeric column set back to 0). With ``distance="l2"`` the LP steps minimise
@@ -468,6 +469,14 @@ def _polish(cf, x, t, w, lam, mu, distance, sparsity, feats, groups, movable, ri
 
     def objective(c: Tensor) -> Tensor:                                # rows (N, ..., D)
         return penalty(x.view(n, *[1] * (c.dim() - 2), d), c, w, lam, mu, distance, sparsity, feats)
+
+    def ranked(c: Tensor) -> Tensor:
+        """The objective of valid candidates, those that keep the full margin first (a
+        point just past the boundary is cheaper, but not the same problem); inf if invalid."""
+        s = scores_of(c)
+        short = s < margin - 1e-6 * max(margin, 1.0)
+        value = objective(c) + torch.where(short, 1e6 * (1 + (margin - s)), torch.zeros_like(s))
+        return torch.where(s > 0, value, torch.full_like(value, inf))
 
     numeric = torch.ones(d, dtype=torch.bool, device=x.device)
     for g in groups:
@@ -502,8 +511,8 @@ def _polish(cf, x, t, w, lam, mu, distance, sparsity, feats, groups, movable, ri
                 cand = torch.maximum(torch.minimum(cand, hi), lo)
             cand = cand.view(n, m, d)
             with torch.no_grad():
-                ok = (scores_of(cand) > 0) & feasible.view(n, m)
-                obj = torch.where(ok, objective(cand), torch.full_like(best_obj, inf))
+                ok = feasible.view(n, m)
+                obj = torch.where(ok, ranked(cand), torch.full_like(best_obj, inf))
             better = obj < best_obj
             best = torch.where(better[..., None], cand, best)
             best_obj = torch.where(better, obj, best_obj)
@@ -535,8 +544,7 @@ def _polish(cf, x, t, w, lam, mu, distance, sparsity, feats, groups, movable, ri
                 bhis.append(torch.zeros_like(box_hi[:, None]))
     cand, obj = solve(torch.cat(starts, 1), torch.cat(blos, 1), torch.cat(bhis, 1))
     with torch.no_grad():
-        valid0 = scores_of(cf) > 0
-        obj0 = torch.where(valid0, objective(cf), torch.full((n,), inf, dtype=x.dtype, device=x.device))
+        obj0 = ranked(cf)
     obj = torch.cat([obj0[:, None], obj], 1)
     cand = torch.cat([cf[:, None], cand], 1)
     best_obj, arg = obj.min(1)
