@@ -94,7 +94,7 @@ def main() -> None:
     with torch.no_grad():
         rejected = xc[mlp(xc).argmax(1) == 0][:20]
     cf = built("counterfactual_explorer", lambda: widgets.counterfactual_explorer(mlp, rejected, enc, xc, yc))
-    measure("04", "counterfactual_explorer", cf, "index", 3, "300 Adam steps")
+    measure("04", "counterfactual_explorer", cf, "index", 3, "200 proximal steps + polish")
     measure("04", "counterfactual_explorer", cf, "freeze duration", True)
     torch.manual_seed(0)
     toy = nn.Sequential(nn.Linear(2, 2)).eval()

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import torch
 
@@ -286,3 +288,25 @@ def test_latent_sliders_decode_live_within_100_ms(digit_vae):
     box.controls["z1"].value = 2.0
     assert box.image.value != before and "classifier says" in box.status.value
     assert widgets.time_update(box.controls["z2"], -1.5) < 0.1
+
+
+def test_path_explorer_mu_prices_coordinates_where_lam_only_spreads():
+    """The moons widget's μ must do what λ cannot: with a squared-L2 proximity every
+    coordinate with a gradient moves; μ (elastic net) leaves the weaker one at 0."""
+    from torch import nn
+    model = nn.Sequential(nn.Linear(2, 2)).eval()
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([[0.0, 0.0], [1.0, 0.5]]))
+        model[0].bias.zero_()                                     # class 1 iff x₁ + x₂/2 > 0
+    X = torch.tensor([[-1.0, -1.0], [1.0, 1.0], [-0.5, 0.5], [0.5, -0.5]])
+    box = widgets.path_explorer(model, X, (X[:, 0] + X[:, 1] / 2 > 0).long())
+    box.controls["x1"].value, box.controls["x2"].value = -0.6, -0.6
+    moved = lambda: [float(v) for v in re.findall(r"Δx[₁₂] = ([0-9.]+)", box.status.value)]
+    for lam in (0.1, 1.0):
+        box.controls["lam"].value = lam
+        assert "✓ valid" in box.status.value and min(moved()) > 0.05, box.status.value
+    box.controls["lam"].value = 0.1
+    box.controls["mu"].value = 3.0
+    assert "✓ valid" in box.status.value and moved()[1] == 0.0 and moved()[0] > 0.5, box.status.value
+    box.controls["sparsity"].value = "l0"
+    assert "✓ valid" in box.status.value

@@ -470,12 +470,18 @@ def _polish(cf, x, t, w, lam, mu, distance, sparsity, feats, groups, movable, ri
     def objective(c: Tensor) -> Tensor:                                # rows (N, ..., D)
         return penalty(x.view(n, *[1] * (c.dim() - 2), d), c, w, lam, mu, distance, sparsity, feats)
 
-    def ranked(c: Tensor) -> Tensor:
-        """The objective of valid candidates, those that keep the full margin first (a
-        point just past the boundary is cheaper, but not the same problem); inf if invalid."""
-        s = scores_of(c)
+    def ranked(c: Tensor, rows: Tensor | None = None) -> Tensor:
+        """The objective of valid candidates ``c`` (rows of x, or ``(K, D)`` points of
+        ``rows``), those that keep the full margin first (a point just past the boundary
+        is cheaper, but not the same problem); inf if invalid."""
+        if rows is None:
+            s = scores_of(c)
+            value = objective(c)
+        else:
+            s = scores(c, t[rows])
+            value = penalty(x[rows], c, w, lam, mu, distance, sparsity, feats)
         short = s < margin - 1e-6 * max(margin, 1.0)
-        value = objective(c) + torch.where(short, 1e6 * (1 + (margin - s)), torch.zeros_like(s))
+        value = value + torch.where(short, 1e6 * (1 + (margin - s)), torch.zeros_like(s))
         return torch.where(s > 0, value, torch.full_like(value, inf))
 
     numeric = torch.ones(d, dtype=torch.bool, device=x.device)
@@ -492,31 +498,37 @@ def _polish(cf, x, t, w, lam, mu, distance, sparsity, feats, groups, movable, ri
     box_lo, box_hi = box_lo.masked_fill(fixed, 0.0), box_hi.masked_fill(fixed, 0.0)
     cost = (lam * w + mu * (sparsity != "l0")).expand(n, d)           # per unit of each column
 
-    def solve(start: Tensor, blo: Tensor, bhi: Tensor) -> tuple[Tensor, Tensor]:
-        """Candidates ``(N, M, D)``: sequential LP on the numeric columns from ``start``
-        (categories kept); returns the cheapest valid iterate and its objective (inf if none)."""
+    def solve(start: Tensor, blo: Tensor, bhi: Tensor,
+              allowed: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Candidates ``(N, M, D)`` (only the ``allowed`` ones are computed): sequential
+        LP on the numeric columns from ``start`` (categories kept); returns the cheapest
+        valid iterate of each and its ranked objective (inf if none)."""
         m = start.shape[1]
-        flat = lambda a: a.reshape(n * m, d)                          # noqa: E731
-        xr, tr = x.repeat_interleave(m, 0), t.repeat_interleave(m)
-        point, lo_, hi_ = flat(start), flat(blo), flat(bhi)
         best = start.clone()
         best_obj = torch.full((n, m), inf, dtype=x.dtype, device=x.device)
+        rows, which = (torch.ones(n, m, dtype=torch.bool, device=x.device) if allowed is None
+                       else allowed).nonzero(as_tuple=True)
+        if len(rows) == 0:
+            return best, best_obj
+        point, lo_, hi_ = start[rows, which], blo[rows, which], bhi[rows, which]
+        xr, tr = x[rows], t[rows]
+        found, found_obj = point.clone(), torch.full((len(rows),), inf, dtype=x.dtype, device=x.device)
         for _ in range(lp_steps):
             s, g = score_and_grad(point, tr)
             g = g * numeric
             need = margin - s + (g * (point - xr)).sum(1)
-            step, feasible = _lp_step(g, need, cost.repeat_interleave(m, 0), lo_, hi_)
+            step, feasible = _lp_step(g, need, cost[rows], lo_, hi_)
             cand = torch.where(numeric, xr + step, point)
             if lo is not None:                                         # x + (hi − x) may round past hi
                 cand = torch.maximum(torch.minimum(cand, hi), lo)
-            cand = cand.view(n, m, d)
             with torch.no_grad():
-                ok = feasible.view(n, m)
-                obj = torch.where(ok, ranked(cand), torch.full_like(best_obj, inf))
-            better = obj < best_obj
-            best = torch.where(better[..., None], cand, best)
-            best_obj = torch.where(better, obj, best_obj)
-            point = flat(cand)
+                obj = torch.where(feasible, ranked(cand, rows), torch.full_like(found_obj, inf))
+            better = obj < found_obj
+            found = torch.where(better[:, None], cand, found)
+            found_obj = torch.where(better, obj, found_obj)
+            point = cand
+        best[rows, which] = found
+        best_obj[rows, which] = found_obj
         return best, best_obj
 
     def expand(a: Tensor, m: int) -> Tensor:
@@ -567,8 +579,8 @@ def _polish(cf, x, t, w, lam, mu, distance, sparsity, feats, groups, movable, ri
                 starts[:, i, j] = x[:, j]
                 blo[:, i, j] = 0.0
                 bhi[:, i, j] = 0.0
-        cand, obj = solve(starts, blo, bhi)
-        top, arg = torch.where(allowed, obj, torch.full_like(obj, inf)).min(1)
+        cand, obj = solve(starts, blo, bhi, allowed)
+        top, arg = obj.min(1)
         better = top < best_obj - 1e-9 * best_obj.abs().clamp_min(1.0)
         if not better.any():
             break
@@ -578,9 +590,10 @@ def _polish(cf, x, t, w, lam, mu, distance, sparsity, feats, groups, movable, ri
 
 
 def sparsity_path(model: nn.Module, x: Tensor, target: int | Tensor, mus, **kwargs) -> list[Counterfactuals]:
-    """Counterfactuals along a path of μ values (ascending), like scikit-learn's
-    ``lasso_path``: each μ starts from the previous solution's support — a feature may
-    leave, never enter (a homotopy) — so the number of changed features can only fall.
+    """Counterfactuals along a path of μ values (ascending), in the spirit of
+    scikit-learn's ``lasso_path``; each μ is also kept to the previous solution's support
+    (a feature may leave, never enter), so the number of changed features of a valid row
+    can only fall — by construction, so compare with independent :func:`optimize` runs.
     ``kwargs`` go to :func:`optimize` (``sparsity="l0"`` makes μ the price of a feature)."""
     mus = [float(m) for m in mus]
     if not mus or any(b < a for a, b in zip(mus, mus[1:])):
