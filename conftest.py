@@ -18,6 +18,15 @@ _spec = importlib.util.spec_from_file_location("_xaitutor_offline", _OFFLINE / "
 _spec.loader.exec_module(importlib.util.module_from_spec(_spec))     # and this process
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    """``--nbval-sanitize-with`` in pyproject.toml is relative to the repository, not to the
+    directory pytest happens to be started from (``cd notebooks && pytest``)."""
+    path = getattr(config.option, "nbval_sanitize_with", None)
+    if path and not os.path.isabs(path) and not os.path.exists(path):
+        config.option.nbval_sanitize_with = str(config.rootpath / path)
+
+
 @pytest.fixture(autouse=True)
 def _seed_and_threads():
     torch.manual_seed(0)

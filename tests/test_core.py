@@ -137,3 +137,17 @@ def test_peak_memory_matches_the_kernels_high_water_mark():
         hwm_kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
     assert abs(ours - hwm_kb / 1024 ** 2) < 0.02
     assert ours > 0.1
+
+
+@pytest.mark.parametrize("value", ["gpu", "CPU", "mps", "meta", "cuda0"])
+def test_a_bad_xaitutor_device_names_the_variable_and_the_values(monkeypatch, value):
+    monkeypatch.setenv("XAITUTOR_DEVICE", value)
+    with pytest.raises(ValueError) as info:
+        xt.get_device()
+    message = str(info.value)
+    assert "XAITUTOR_DEVICE" in message and repr(value) in message and "'cpu'" in message
+
+
+def test_an_empty_xaitutor_device_means_choose_automatically(monkeypatch):
+    monkeypatch.setenv("XAITUTOR_DEVICE", "")
+    assert xt.get_device().type == ("cuda" if torch.cuda.is_available() else "cpu")

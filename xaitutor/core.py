@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import sys
 from collections.abc import Callable, Sequence
 
@@ -35,9 +36,16 @@ def get_device(prefer: str | None = None) -> torch.device:
     completeness of IG) hold on a GPU as on the CPU. The course's models are small; the
     speed TF32 would buy does not matter here.
     """
-    name = prefer or os.environ.get("XAITUTOR_DEVICE")
+    name = prefer
+    source = "prefer"
+    if name is None and os.environ.get("XAITUTOR_DEVICE"):                # empty = unset
+        name, source = os.environ["XAITUTOR_DEVICE"], "the environment variable XAITUTOR_DEVICE"
     if name is None:
         name = "cuda" if torch.cuda.is_available() else "cpu"
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", name):
+        raise ValueError(f"{source} is {name!r}; the course runs on 'cpu', 'cuda' or 'cuda:N' "
+                         "(lower case). Set XAITUTOR_DEVICE=cpu or cuda, or unset it to choose "
+                         "automatically")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} was asked for but no CUDA GPU is visible; "
                          "use 'cpu' or unset XAITUTOR_DEVICE")

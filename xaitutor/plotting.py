@@ -23,8 +23,12 @@ OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "
 def use_projector_style(font_size: int = 14, dpi: int = 80) -> None:
     """Matplotlib defaults for a lecture hall: big text, thick lines, safe colours.
 
-    ``dpi`` sets the inline figure resolution (small files in committed notebooks).
+    ``dpi`` sets the inline figure resolution (small files in committed notebooks). In a
+    Jupyter kernel whose matplotlib backend is a non-interactive one (``MPLBACKEND=Agg``
+    exported in the shell, common on servers and CI), it switches to the inline backend,
+    so the notebook still shows its figures.
     """
+    _inline_in_jupyter()
     matplotlib.rcParams.update({
         "font.size": font_size, "axes.titlesize": font_size + 2,
         "axes.labelsize": font_size, "legend.fontsize": font_size - 2,
@@ -35,6 +39,18 @@ def use_projector_style(font_size: int = 14, dpi: int = 80) -> None:
         "grid.alpha": 0.3, "figure.dpi": dpi, "savefig.dpi": dpi,
         "figure.constrained_layout.use": True, "image.cmap": "viridis",
     })
+
+
+def _inline_in_jupyter() -> None:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None or "IPKernelApp" not in shell.config:
+        return                                           # a terminal or a script: leave it
+    if matplotlib.get_backend().lower() in ("agg", "pdf", "ps", "svg", "cairo", "template"):
+        shell.run_line_magic("matplotlib", "inline")
 
 
 def principal_plane(x: Tensor) -> tuple[Tensor, Tensor]:
