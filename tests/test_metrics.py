@@ -81,13 +81,16 @@ def test_cascading_randomization_spares_maps_that_ignore_the_model():
     def edges(m, x, t):                                 # ignores the model entirely
         return x
 
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    reference = grad(model, x, t)
     g = metrics.cascading_randomization(model, x, t, grad)
     e = metrics.cascading_randomization(model, x, t, edges)
     assert list(g) == ["original", "3", "1"]
     assert all(v == pytest.approx(1.0) for v in e.values())
     assert g["1"] < 0.5
-    # the original model is untouched
-    assert torch.equal(grad(model, x, t), grad(model, x, t))
+    # the original model is untouched: same weights, same maps as before the test ran
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert torch.equal(grad(model, x, t), reference)
 
 
 def test_randomized_labels_is_a_seeded_permutation():

@@ -39,11 +39,19 @@ def test_explorer_answers_a_new_data_set_and_model(explorer):
     explorer.controls["dataset"].value = "xor"
 
 
+def concept_accuracy(status: str) -> float:
+    return float(re.search(r"concept accuracy</b> ([0-9.]+)", status).group(1))
+
+
 def test_lambda_zero_loses_the_concepts(explorer):
+    """λ weighs the concept loss: at 0 the bottleneck learns no concepts (chance, ~0.5),
+    at 1 it learns them (a swap of the two would fail here)."""
+    explorer.controls["dataset"].value = "xor"
+    explorer.controls["model"].value = "CBM, joint"
     explorer.controls["lam"].value = 0.0
-    without = explorer.status.value
+    assert concept_accuracy(explorer.status.value) <= 0.7, explorer.status.value
     explorer.controls["lam"].value = 1.0
-    assert without != explorer.status.value
+    assert concept_accuracy(explorer.status.value) >= 0.9, explorer.status.value
 
 
 def test_explorer_reports_a_failure_and_keeps_working(explorer, monkeypatch):
@@ -57,11 +65,14 @@ def test_explorer_reports_a_failure_and_keeps_working(explorer, monkeypatch):
     assert "task accuracy" in explorer.status.value
 
 
-def test_cached_explorer_setting_answers_quickly(explorer):
+def test_a_cached_explorer_setting_is_not_trained_again(explorer, monkeypatch):
+    """What makes a revisited setting fast: no training (timings: benchmarks/widgets.py)."""
     explorer.controls["dataset"].value = "xor"
     explorer.controls["dataset"].value = "dot"                 # both cached now
-    seconds = widgets.time_update(explorer.controls["dataset"], "xor", repeats=5)
-    assert seconds < 0.25, f"{seconds * 1000:.0f} ms to redraw a cached setting"
+    calls = []
+    monkeypatch.setattr(concepts, "fit", lambda *a, **k: calls.append(a) or 1 / 0)
+    explorer.controls["dataset"].value = "xor"
+    assert not calls and "task accuracy" in explorer.status.value
 
 
 def test_playground_follows_the_toggles(sequential_xor):
@@ -90,9 +101,11 @@ def test_playground_explains_a_bad_index_and_recovers(sequential_xor):
     assert "prediction:" in box.view.value
 
 
-def test_playground_answers_within_100_ms(sequential_xor):
+def test_playground_updates_when_a_concept_is_set(sequential_xor):
     box = widgets.intervention_playground(*sequential_xor)
-    assert widgets.time_update(box.controls["c1"], 1, repeats=7) < 0.1
+    before = box.view.value
+    box.controls["c1"].value = 1
+    assert box.view.value != before and "(set by you)" in box.view.value
 
 
 def test_playground_refuses_a_black_box():
@@ -119,13 +132,11 @@ def digit_model():
     return model, x[1000:1040], y[1000:1040]
 
 
-def test_saliency_explorer_answers_every_method_within_100_ms(digit_model):
+def test_saliency_explorer_draws_every_method(digit_model):
     model, x, y = digit_model
     box = widgets.saliency_explorer(model, x, y, model.features[-1])
     first = box.image.value
     for method in ["input × gradient", "SmoothGrad", "Integrated Gradients", "Grad-CAM", "occlusion"]:
-        seconds = widgets.time_update(box.controls["method"], method, repeats=3)
-        assert seconds < 0.1, f"{method}: {seconds * 1000:.0f} ms"
         box.controls["method"].value = method
         assert "⚠" not in box.status.value and box.image.value != first
     box.controls["method"].value = "SmoothGrad"
@@ -281,13 +292,15 @@ def test_latent_explorer_compares_input_space_and_latent(digit_vae):
     assert "latent change" in box.status.value or "already predicted" in box.status.value
 
 
-def test_latent_sliders_decode_live_within_100_ms(digit_vae):
+def test_latent_sliders_decode_live(digit_vae):
     clf, vae, _, _ = digit_vae
     box = widgets.latent_sliders(vae, clf)
     before = box.image.value
     box.controls["z1"].value = 2.0
     assert box.image.value != before and "classifier says" in box.status.value
-    assert widgets.time_update(box.controls["z2"], -1.5) < 0.1
+    before = box.image.value
+    box.controls["z2"].value = -1.5
+    assert box.image.value != before
 
 
 def test_path_explorer_mu_prices_coordinates_where_lam_only_spreads():
