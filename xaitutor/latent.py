@@ -239,7 +239,6 @@ def counterfactual(model: nn.Module, vae: VAE, x: Tensor, target: int | Tensor,
         k = vae.latent_dim
         z_cf = z0.clone()
         found = torch.zeros(n, dtype=torch.bool, device=x.device)
-        best = torch.full((n,), float("inf"), dtype=x.dtype, device=x.device)
         for shell in range(max(1, math.ceil(max_radius / radius_step))):
             rows = (~found).nonzero().flatten()
             if len(rows) == 0:
@@ -258,7 +257,6 @@ def counterfactual(model: nn.Module, vae: VAE, x: Tensor, target: int | Tensor,
             d_min, j = dist.min(1)
             hit = torch.isfinite(d_min)
             z_cf[rows[hit]] = cand[hit.nonzero().flatten(), j[hit]]
-            best[rows[hit]] = d_min[hit]
             found[rows[hit]] = True
     with torch.no_grad():
         x_cf = decoded(z_cf, x)

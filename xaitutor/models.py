@@ -33,6 +33,8 @@ def _check_data(model: nn.Module, x: Tensor, y: Tensor) -> None:
     if isinstance(y, Tensor) and len(x) != len(y):
         raise ValueError(f"x has {len(x)} samples but y has {len(y)}; give one label per sample")
     _checks.labels(y, len(x), _checks.n_outputs(model, x))
+    if y.dtype != torch.int64:                       # cross-entropy wants int64, as concepts.fit
+        raise ValueError(f"y must be an int64 tensor of class indices, got {y.dtype}; use y.long()")
 
 
 def fit_classifier(model: nn.Module, x: Tensor, y: Tensor, epochs: int = 60, lr: float = 3e-3,

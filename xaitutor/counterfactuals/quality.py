@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import _checks
-from .search import feature_groups, median_absolute_deviation, predict
+from .search import _index_list, feature_groups, median_absolute_deviation, predict
 
 __all__ = ["metrics", "plausibility_lof", "plausibility_ynn", "closer_to_target",
            "judge_validity", "LOF_NEIGHBORS", "LOF_CONTAMINATION"]
@@ -310,10 +310,10 @@ def metrics(model: nn.Module, x: Tensor, x_cf: Tensor, target: int | Tensor, X_t
     if X_train.shape[1] != d:
         raise ValueError(f"X_train has {X_train.shape[1]} columns but x has {d}; pass training "
                          "rows encoded like x")
-    bad = [j for g in (categorical or []) for j in g if not 0 <= int(j) < d]
-    if bad:
-        raise ValueError(f"categorical indices {bad} are out of range: x has {d} columns, "
-                         f"0..{d - 1}")
+    for g in (categorical or []):
+        _index_list("categorical", g, d)
+    _index_list("immutable", immutable, d)                 # the same contract as optimize
+    _index_list("one_way", (one_way or {}).keys(), d)
     t = _targets(target, n, x.device)
     delta = x_cf - x[:, None]
     moved = delta.abs() > tol
