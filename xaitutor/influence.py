@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, grad, jvp, vmap
 
 from . import _checks
+from ._batching import batched
 
 __all__ = ["fit", "FitReport", "influence", "self_influence", "perturbation_influence",
            "per_sample_grads", "hvp", "hessian", "solve", "leave_one_out", "retrain_without",
@@ -167,8 +168,7 @@ def per_sample_grads(model: nn.Module, loss_fn: LossFn, X: Tensor, Y: Tensor,
     X, Y = _check_pair("data", (X, Y), model, ("X", "Y"))
     flat = _Flat(model, loss_fn, 0.0)
     g = vmap(grad(flat.sample_loss), in_dims=(None, 0, 0))
-    return torch.cat([g(flat.theta, X[i:i + batch_size], Y[i:i + batch_size])
-                      for i in range(0, len(X), batch_size)])
+    return batched(lambda xb, yb: g(flat.theta, xb, yb), X, Y, batch_size=batch_size)
 
 
 def _hvp_fn(flat: _Flat, X: Tensor, Y: Tensor, damping: float) -> Callable[[Tensor], Tensor]:

@@ -14,6 +14,7 @@ from scipy.stats import rankdata
 from torch import Tensor, nn
 
 from . import _checks
+from ._batching import batched
 
 __all__ = ["spearman", "cascading_randomization", "randomized_labels", "deletion_curve",
            "auc", "pointing_game", "energy_ratio", "pixel_map"]
@@ -137,12 +138,13 @@ def deletion_curve(model: nn.Module, x: Tensor, target: Tensor, attribution: Ten
         images = torch.where(chosen, x[:, None], base[:, None])
     images = images.reshape(-1, c, h, w)
     t = target.to(x.device).repeat_interleave(n_steps + 1)
-    out = []
-    for i in range(0, len(images), batch_size):
-        logits = model(images[i:i + batch_size])
+
+    def one(xb: Tensor, tb: Tensor) -> Tensor:
+        logits = model(xb)
         s = logits.softmax(1) if score == "probability" else logits
-        out.append(s.gather(1, t[i:i + batch_size, None]).squeeze(1))
-    return torch.cat(out).view(n, n_steps + 1)
+        return s.gather(1, tb[:, None]).squeeze(1)
+
+    return batched(one, images, t, batch_size=batch_size).view(n, n_steps + 1)
 
 
 def auc(curve: Tensor) -> Tensor:

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import _checks
+from ._batching import batched
 from .core import train
 
 __all__ = ["SmallCNN", "fit_classifier", "accuracy"]
@@ -53,5 +54,5 @@ def fit_classifier(model: nn.Module, x: Tensor, y: Tensor, epochs: int = 60, lr:
 def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1024) -> float:
     """Fraction of ``x`` that ``model`` classifies as ``y``."""
     _check_data(model, x, y)
-    pred = torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+    pred = batched(lambda xb: model(xb).argmax(1), x, batch_size=batch_size)
     return (pred == y).float().mean().item()

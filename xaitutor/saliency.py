@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import _checks
+from ._batching import batched
 
 __all__ = ["gradient", "input_x_gradient", "smoothgrad", "integrated_gradients",
            "ig_alphas_and_weights", "grad_cam", "cam", "occlusion",
@@ -73,15 +74,13 @@ def _pick(out: Tensor, target: Tensor) -> Tensor:
 def _scores_and_grads(model: nn.Module, x: Tensor, target: Tensor,
                       batch_size: int | None = None) -> tuple[Tensor, Tensor]:
     """Target scores ``(M,)`` and their gradients w.r.t. ``x`` ``(M, ...)``, in chunks."""
-    scores, grads = [], []
-    step = batch_size or len(x)
-    for i in range(0, len(x), step):
-        xb = x[i:i + step].detach().requires_grad_(True)
-        s = _pick(_forward(model, xb), target[i:i + step])
+    def one(xb: Tensor, tb: Tensor) -> tuple[Tensor, Tensor]:
+        xb = xb.detach().requires_grad_(True)
+        s = _pick(_forward(model, xb), tb)
         (g,) = torch.autograd.grad(s.sum(), xb)
-        scores.append(s.detach())
-        grads.append(g)
-    return torch.cat(scores), torch.cat(grads)
+        return s.detach(), g
+
+    return batched(one, x, target, batch_size=batch_size)
 
 
 def _check_baseline(baseline, x: Tensor) -> Tensor:
@@ -282,8 +281,8 @@ def occlusion(model: nn.Module, x: Tensor, target: int | Tensor, window: int, st
     with torch.no_grad():
         full = _pick(_forward(model, x), t)                             # (N,)
         tp = t.repeat_interleave(len(masks))
-        scores = torch.cat([_pick(_forward(model, occluded[i:i + batch_size]), tp[i:i + batch_size])
-                            for i in range(0, len(occluded), batch_size)]).view(n, -1)
+        scores = batched(lambda xb, tb: _pick(_forward(model, xb), tb), occluded, tp,
+                         batch_size=batch_size).view(n, -1)
     drop = full[:, None] - scores                                        # (N, P)
     per_pixel = torch.einsum("np,phw->nhw", drop, masks) / masks.sum(0)
     return per_pixel[:, None].expand(n, c, h, w).clone()

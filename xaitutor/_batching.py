@@ -1,0 +1,26 @@
+"""One batching loop for the whole library: apply a function to slices of tensors that
+share their first dimension, and concatenate what it returns."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+
+def batched(fn: Callable[..., Tensor | tuple[Tensor, ...]], *tensors: Tensor,
+            batch_size: int | None) -> Tensor | tuple[Tensor, ...]:
+    """``fn(*[t[i:i + batch_size] for t in tensors])`` for every slice, concatenated along
+    dimension 0. ``fn`` may return one tensor or a tuple of them (each is concatenated).
+    ``batch_size=None`` calls ``fn`` once on everything. Memory stays bounded by one slice."""
+    n = len(tensors[0])
+    if any(len(t) != n for t in tensors):
+        raise ValueError(f"batched tensors must share their first dimension, got "
+                         f"{[len(t) for t in tensors]}")
+    step = batch_size or max(n, 1)
+    parts = [fn(*(t[i:i + step] for t in tensors)) for i in range(0, n, step)]
+    if not parts:
+        return fn(*tensors)
+    if isinstance(parts[0], tuple):
+        return tuple(torch.cat(p) for p in zip(*parts))
+    return torch.cat(parts)
