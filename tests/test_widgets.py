@@ -323,3 +323,36 @@ def test_path_explorer_mu_prices_coordinates_where_lam_only_spreads():
     assert "✓ valid" in box.status.value and moved()[1] == 0.0 and moved()[0] > 0.5, box.status.value
     box.controls["sparsity"].value = "l0"
     assert "✓ valid" in box.status.value
+
+
+def test_latent_explorer_works_for_a_model_with_fewer_than_nine_classes(digit_vae):
+    """The default target was a hard-coded 8: a 3-class model crashed with a TraitError."""
+    from torch import nn
+    clf, vae, X, Y = digit_vae
+    three = nn.Sequential(clf, nn.Linear(10, 3)).eval()
+    box = widgets.latent_explorer(three, vae, X, Y % 3)
+    assert box.controls["target"].value == 2 and list(box.controls["target"].options) == [0, 1, 2]
+    assert "latent change" in box.status.value or "already predicted" in box.status.value
+    with pytest.raises(ValueError, match="model has 3 classes"):
+        widgets.latent_explorer(three, vae, X, Y % 3, target=5)
+
+
+def test_explorer_turns_a_value_error_into_a_message_and_keeps_working():
+    """The shared helper every widget uses: a ValueError from show() becomes a warning."""
+    import ipywidgets
+    ex = widgets.Explorer(out="view")
+    knob = ipywidgets.IntText(value=1)
+
+    def show():
+        if knob.value < 0:
+            raise ValueError("knob must be ≥ 0")
+        ex.say(f"knob is {knob.value}")
+
+    box = ex.box([knob], {"knob": knob}, show)
+    assert box.view.value == "knob is 1"
+    knob.value = -3
+    assert "knob must be ≥ 0" in box.view.value and "⚠" in box.view.value
+    knob.value = 4
+    assert box.view.value == "knob is 4"
+    with pytest.raises(ValueError, match="'image' or 'view'"):
+        widgets.Explorer(out="table")

@@ -1,0 +1,108 @@
+"""Widgets of notebook 04: the counterfactual explorer (tabular) and the path explorer (2-D)."""
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+import ipywidgets as widgets
+import torch
+from matplotlib.figure import Figure
+from torch import Tensor
+
+from .. import counterfactuals, data
+from ..plotting import OKABE_ITO, plot_decision_regions
+from ._explorer import Explorer
+
+__all__ = ["counterfactual_explorer", "path_explorer"]
+
+
+def counterfactual_explorer(model: torch.nn.Module, x: Tensor, encoder: data.TabularEncoder,
+                            X_train: Tensor, y_train: Tensor, target: int = 1,
+                            one_way: dict[int, int] | None = None,
+                            default_immutable: Sequence[str] = ("age", "sex")) -> widgets.VBox:
+    """Pick an applicant (a row of ``x``), tick the features that may not change, move λ
+    (proximity) and μ (sparsity): see the counterfactual as a before/after table with
+    its metrics."""
+    n = len(x)
+    columns = list(encoder.numeric) + list(encoder.categorical)
+    ex = Explorer(out="view")
+    index = ex.index("applicant", n)
+    frozen = {c: widgets.Checkbox(value=c in default_immutable, description=c, indent=False,
+                                  layout={"width": "150px"}) for c in columns}
+    lam = widgets.SelectionSlider(options=(0.0, 0.01, 0.1, 1.0), value=0.1, description="λ",
+                                  continuous_update=False)
+    mu = widgets.SelectionSlider(options=(0.0, 0.01, 0.1, 0.5), value=0.0, description="μ",
+                                 continuous_update=False)
+    mads, bounds = counterfactuals.mad(X_train), encoder.bounds(X_train)
+
+    def show():
+        i = index.value
+        if not ex.index_ok("applicant", i, n):
+            return
+        immutable = [j for c, box in frozen.items() if box.value for j in encoder.columns_of(c)]
+        r = counterfactuals.optimize(model, x[i:i + 1], target, lam=lam.value, mu=mu.value,
+                                     mad=mads, immutable=immutable, one_way=one_way,
+                                     bounds=bounds, categorical=encoder.categorical_groups,
+                                     steps=200)
+        m = counterfactuals.metrics(model, x[i:i + 1], r.x_cf, target, X_train, y_train, mad=mads,
+                                    immutable=immutable, one_way=one_way, bounds=bounds,
+                                    categorical=encoder.categorical_groups)
+        before, after = encoder.decode(x[i])[0], encoder.decode(r.x_cf[0])[0]
+        rows = ""
+        for c in columns:
+            lock = " 🔒" if frozen[c].value else ""
+            style = ' style="font-weight:bold;color:#D55E00"' if before[c] != after[c] else ""
+            rows += (f"<tr><td>{html.escape(c)}{lock}</td><td>{html.escape(str(before[c]))}</td>"
+                     f"<td{style}>{html.escape(str(after[c]))}</td></tr>")
+        verdict = "✓ approved" if bool(r.valid[0]) else "✗ still rejected (no valid counterfactual found)"
+        ex.say('<table style="font-size:1.05em"><tr><th>feature</th><th>now</th>'
+               f"<th>counterfactual</th></tr>{rows}</table>"
+               f"<p style='font-size:1.1em'>{verdict} · features changed "
+               f"{m['sparsity']:.0f} · MAD distance {m['proximity_mad']:.2f} · "
+               f"LOF inlier {'yes' if m['plausibility_lof'] == 1 else 'no'} · "
+               f"nearer a target-class applicant "
+               f"{'yes' if m.get('closer_to_target', 0) == 1 else 'no'}</p>")
+
+    return ex.box([widgets.HBox([index, lam, mu]), widgets.HTML("<b>may not change:</b>"),
+                   widgets.HBox(list(frozen.values()), layout={"flex_flow": "row wrap"})],
+                  {"index": index, "lam": lam, "mu": mu,
+                   **{f"freeze {c}": w for c, w in frozen.items()}}, show)
+
+
+def path_explorer(model: torch.nn.Module, X: Tensor, y: Tensor, target: int = 1) -> widgets.VBox:
+    """The 2-D toy: choose a start point, λ (squared-L2 proximity: moves both
+    coordinates), μ and its kind (L1: the elastic net; L0: a price per coordinate moved),
+    and watch the optimiser's path to the decision boundary and beyond."""
+    lo, hi = X.min(0).values, X.max(0).values
+    sx = widgets.FloatSlider(value=float(lo[0] + 0.25 * (hi[0] - lo[0])), min=float(lo[0]), max=float(hi[0]),
+                             step=0.05, description="start x₁", continuous_update=False)
+    sy = widgets.FloatSlider(value=float(lo[1] + 0.75 * (hi[1] - lo[1])), min=float(lo[1]), max=float(hi[1]),
+                             step=0.05, description="start x₂", continuous_update=False)
+    lam = widgets.SelectionSlider(options=(0.0, 0.01, 0.1, 1.0), value=0.1, description="λ",
+                                  continuous_update=False)
+    mu = widgets.SelectionSlider(options=(0.0, 1.0, 3.0, 10.0), value=0.0, description="μ",
+                                 continuous_update=False)
+    kind = widgets.ToggleButtons(options=("l1", "l0"), value="l1", description="sparsity")
+    ex = Explorer()
+
+    def show():
+        start = torch.tensor([[sx.value, sy.value]], dtype=X.dtype, device=X.device)
+        r = counterfactuals.optimize(model, start, target, lam=lam.value, mu=mu.value,
+                                     distance="l2", sparsity=kind.value, steps=150,
+                                     record_path=True)
+        fig = Figure(figsize=(5.6, 4.6), layout="constrained")
+        ax = fig.add_subplot()
+        plot_decision_regions(ax, lambda p: model(p).argmax(1), X, y, title="counterfactual search")
+        p = r.path[:, 0].cpu().numpy()
+        ax.plot(p[:, 0], p[:, 1], color="k", lw=2)
+        ax.scatter(*p[0], s=90, color="white", edgecolor="k", zorder=3, label="start")
+        ax.scatter(*p[-1], s=140, marker="*", color=OKABE_ITO[5], edgecolor="k", zorder=3,
+                   label="counterfactual")
+        ax.legend(loc="lower right", fontsize=9)
+        ex.draw(fig)
+        moved = (r.x_cf[0] - start[0]).abs()
+        ex.say(f"{'✓ valid' if bool(r.valid[0]) else '✗ not valid'} · moved "
+               f"Δx₁ = {moved[0]:.2f}, Δx₂ = {moved[1]:.2f}")
+
+    return ex.box([widgets.HBox([sx, sy]), widgets.HBox([lam, mu, kind])],
+                  {"x1": sx, "x2": sy, "lam": lam, "mu": mu, "sparsity": kind}, show)

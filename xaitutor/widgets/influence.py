@@ -1,0 +1,79 @@
+"""Widget of notebook 03: the influence explorer."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import ipywidgets as widgets
+import torch
+from matplotlib.figure import Figure
+from torch import Tensor
+
+from .. import influence
+from ..plotting import OKABE_ITO
+from ._explorer import Explorer
+
+__all__ = ["influence_explorer"]
+
+
+def influence_explorer(model: torch.nn.Module, loss_fn, train: tuple[Tensor, Tensor],
+                       test: tuple[Tensor, Tensor], loo_indices: Tensor, loo_thetas: Tensor,
+                       l2: float = 1e-2, image_shape: tuple[int, int] = (8, 8),
+                       class_names: Sequence[str] | None = None, top: int = 4) -> widgets.VBox:
+    """Pick a test point and a solver (with its damping and LiSSA depth): see the most
+    helpful and most harmful training images, and the predicted against the actual
+    change of the test loss for the training points retrained without
+    (``loo_indices`` with their retrained parameters ``loo_thetas``)."""
+    (X, Y), (Xt, Yt) = train, test
+    names = list(class_names or [str(c) for c in range(int(Y.max()) + 1)])
+    ex = Explorer()
+    index = ex.index("image", len(Xt))
+    method = widgets.Dropdown(options=list(influence.METHODS), value="exact", description="solver")
+    damping = widgets.SelectionSlider(options=(0.0, 0.001, 0.01, 0.1, 1.0), value=0.0,
+                                      description="damping", continuous_update=False)
+    depth = widgets.SelectionSlider(options=(10, 50, 200, 1000), value=200,
+                                    description="LiSSA depth", continuous_update=False,
+                                    style={"description_width": "initial"})
+    actual_all = influence.loss_change(model, loss_fn, loo_thetas, test)      # (n_test, K)
+    cache: dict[tuple, Tensor] = {}
+
+    def show():
+        depth.disabled = method.value != "lissa"
+        i = index.value
+        if not ex.index_ok("test point", i, len(Xt)):
+            return
+        key = (i, method.value, damping.value, depth.value if method.value == "lissa" else None)
+        if key not in cache:
+            cache[key] = influence.influence(model, loss_fn, train, (Xt[i:i + 1], Yt[i:i + 1]),
+                                             l2=l2, method=method.value, damping=damping.value,
+                                             lissa_depth=depth.value)[0]
+        scores = cache[key]
+        order = scores.argsort()
+        pred, actual = scores[loo_indices].cpu(), actual_all[i].cpu()
+        r = torch.corrcoef(torch.stack([pred, actual]))[0, 1].item()
+        fig = Figure(figsize=(11, 3.6), layout="constrained")
+        grid = fig.add_gridspec(2, top + 3)
+        ax = fig.add_subplot(grid[:, :2])
+        ax.scatter(actual.numpy(), pred.numpy(), s=18, color=OKABE_ITO[0])
+        lim = float(torch.cat([pred, actual]).abs().max()) * 1.1 or 1.0
+        ax.plot([-lim, lim], [-lim, lim], color="k", ls=":", lw=1)
+        ax.set(xlabel="actual change (retrained)", ylabel="predicted", title=f"Pearson r = {r:.2f}")
+        ax.ticklabel_format(style="sci", scilimits=(-2, 2))
+        ax_t = fig.add_subplot(grid[:, 2])
+        ax_t.imshow(Xt[i].reshape(image_shape).cpu().numpy(), cmap="gray")
+        ax_t.set_title(f"test: {names[int(Yt[i])]}")
+        for row, (label, idx) in enumerate((("helpful", order.flip(0)[:top]), ("harmful", order[:top]))):
+            for k, j in enumerate(idx.tolist()):
+                a = fig.add_subplot(grid[row, 3 + k])
+                a.imshow(X[j].reshape(image_shape).cpu().numpy(), cmap="gray")
+                a.set_title(f"{label} {names[int(Y[j])]}", fontsize=10,
+                            color=OKABE_ITO[2] if label == "helpful" else OKABE_ITO[5])
+        for a in fig.axes[1:]:
+            a.set(xticks=[], yticks=[])
+            a.grid(False)
+        ex.draw(fig)
+        ex.say(f"{method.value}: most helpful point {int(order[-1])} "
+               f"({scores[order[-1]].item():+.2e}), most harmful {int(order[0])} "
+               f"({scores[order[0]].item():+.2e}); predicted vs actual r = {r:.2f}")
+
+    return ex.box([widgets.HBox([index, method]), widgets.HBox([damping, depth])],
+                  {"index": index, "method": method, "damping": damping, "depth": depth}, show)
