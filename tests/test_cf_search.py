@@ -214,3 +214,46 @@ def test_defaults_match_the_milp_optimum_with_categories_on_german_credit():
     fewest = CF.min_features_counterfactual(model, x, 1, **cons)
     assert changed_features(x, ours.x_cf, enc.categorical_groups)[ok].mean() <= \
         fewest.n_features[ok].double().mean() + 0.15
+
+
+@pytest.mark.parametrize("case", ["credit-mad", "credit-stuck", "credit-adapt-1", "credit-l0",
+                                  "credit-group",
+                                  "toy-l2-path", "toy-k3"])
+def test_skipping_repeated_iterates_changes_nothing(case, monkeypatch):
+    """ISTA skips the steps that repeat a fixed point or a 2-cycle: the counterfactuals,
+    validity, λ per row, loss history and recorded path must equal a run of every step."""
+    from xaitutor.counterfactuals import search
+    from torch import nn
+    import torch.nn.functional as F
+    from xaitutor import train as fit
+    if case.startswith("credit"):
+        xc, yc, _, enc = data.german_credit()
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(xc.shape[1], 16), nn.ReLU(), nn.Linear(16, 2))
+        fit(lambda xb, yb: F.cross_entropy(model(xb), yb), model, (xc, yc), epochs=60, progress=False)
+        model.eval()
+        with torch.no_grad():
+            x = xc[model(xc).argmax(1) == 0][:12]
+        sparsity = {"credit-l0": "l0", "credit-group": "group"}.get(case, "l1")
+        # credit-stuck: λ so large that δ = 0 is a fixed point and rows stay invalid until
+        # λ is halved (at steps 50 and 100): the skip must stop at each adaptation
+        kw = dict(lam=3.0 if case == "credit-stuck" else 0.1, mu=0.1, mad=CF.mad(xc), bounds=enc.bounds(xc), sparsity=sparsity,
+                  categorical=enc.categorical_groups, immutable=enc.columns_of("age"), steps=120,
+                  adapt_every=1 if case == "credit-adapt-1" else 50)
+        if case == "credit-adapt-1":       # a fixed point found on an adaptation step itself
+            kw["lam"] = 30.0
+    else:
+        torch.manual_seed(1)
+        model = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 2)).eval()
+        x = torch.randn(40, 2)
+        with torch.no_grad():
+            x = x[model(x).argmax(1) == 0][:6]
+        kw = dict(lam=1.0, distance="l2", lr=0.2, steps=150, record_path=True) if case == "toy-l2-path" \
+            else dict(lam=0.05, k=3, diversity=0.5, steps=100)
+    fast = CF.optimize(model, x, 1, **kw)
+    monkeypatch.setattr(search, "_SKIP_FIXED_POINTS", False)
+    slow = CF.optimize(model, x, 1, **kw)
+    assert torch.equal(fast.x_cf, slow.x_cf) and torch.equal(fast.valid, slow.valid)
+    assert torch.equal(fast.lam, slow.lam) and fast.history == slow.history
+    if kw.get("record_path"):
+        assert torch.equal(fast.path, slow.path)

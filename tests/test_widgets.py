@@ -244,6 +244,31 @@ def test_counterfactual_explorer_respects_the_ticked_features(credit_model):
     assert "⚠" not in box.view.value
 
 
+def test_counterfactual_explorer_shows_what_optimize_finds_for_that_applicant(credit_model, monkeypatch):
+    """The widget searches every applicant at once and keeps it: applicant 3's table must
+    be the counterfactual optimize gives applicant 3 alone, and an approved applicant
+    gets a message, not a search."""
+    from xaitutor import counterfactuals as CF
+    model, x, y, enc, rejected = credit_model
+    with torch.no_grad():
+        approved = x[model(x).argmax(1) == 1][:1]
+    rows = torch.cat([rejected[:3], approved, rejected[3:5]])
+    box = widgets.counterfactual_explorer(model, rows, enc, x, y)
+    box.controls["mu"].value = 0.1
+    box.controls["index"].value = 4
+    alone = CF.optimize(model, rows[4:5], 1, lam=0.1, mu=0.1, mad=CF.mad(x),
+                        immutable=enc.columns_of("age") + enc.columns_of("sex"),
+                        bounds=enc.bounds(x), categorical=enc.categorical_groups, steps=200)
+    after = enc.decode(alone.x_cf[0])[0]
+    for c in enc.numeric + tuple(enc.categorical):
+        assert f"<td>{after[c]}</td>" in box.view.value or f">{after[c]}</td>" in box.view.value, c
+    calls = []
+    monkeypatch.setattr(CF, "optimize", lambda *a, **k: calls.append(1) or 1 / 0)
+    box.controls["index"].value = 1                              # searched already: no new search
+    box.controls["index"].value = 3
+    assert "already predicted as class 1" in box.view.value and not calls
+
+
 def test_path_explorer_draws_a_path_and_follows_the_start(credit_model):
     from torch import nn
     torch.manual_seed(0)

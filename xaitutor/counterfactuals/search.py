@@ -193,6 +193,10 @@ def _lp_step(g: Tensor, need: Tensor, cost: Tensor, lo: Tensor, hi: Tensor) -> t
     return delta, feasible
 
 
+# Skip the steps of ISTA that repeat a fixed point (same result; off only to test that).
+_SKIP_FIXED_POINTS = True
+
+
 def optimize(model: nn.Module, x: Tensor, target: int | Tensor, lam: float = 0.1, mu: float = 0.0,
              distance: str = "mad", sparsity: str = "l1", mad: Tensor | None = None,
              immutable=None, one_way: dict[int, int] | None = None, bounds: tuple | None = None,
@@ -357,9 +361,14 @@ def optimize(model: nn.Module, x: Tensor, target: int | Tensor, lam: float = 0.1
         return project(x0 + out, x0) - x0
 
     def run(n_steps: int, columns: Tensor) -> None:
-        """ISTA on δ for ``n_steps``: only ``columns`` move."""
+        """ISTA on δ for ``n_steps``: only ``columns`` move. The map δ ↦ prox(δ − η∇) is
+        deterministic, so once an iterate repeats exactly (a fixed point: every move is
+        thresholded away), every step up to the next λ adaptation repeats it too: those
+        steps are skipped (their history and path entries copied), which gives the same
+        result as running them, faster."""
         nonlocal delta
-        for step in range(n_steps):
+        step = 0
+        while step < n_steps:
             cf = (x0 + delta).requires_grad_(True)
             s = scores(cf)
             hinge = F.relu(margin - s)                                 # (N, k)
@@ -369,11 +378,20 @@ def optimize(model: nn.Module, x: Tensor, target: int | Tensor, lam: float = 0.1
                 loss = loss - diversity * torch.linalg.det(1.0 / (1.0 + pair))[:, None] / k
             (grad,) = torch.autograd.grad(loss.sum(), cf)
             with torch.no_grad():
-                delta = prox(torch.where(columns, delta - eta * grad, delta), columns)
+                before, delta = delta, prox(torch.where(columns, delta - eta * grad, delta), columns)
                 if path is not None:
                     path.append((x0 + delta).clone())
                 history.append((hinge + lam_row[:, None] * dist(x0 + delta, x0)).mean().item())
-                if adapt_every and (step + 1) % adapt_every == 0:
+                step += 1
+                if _SKIP_FIXED_POINTS and torch.equal(delta, before):      # a fixed point
+                    until = n_steps
+                    if adapt_every and not (scores(x0 + delta) > 0).all():
+                        until = min(until, -(-step // adapt_every) * adapt_every)  # next adaptation
+                    if path is not None:
+                        path.extend(path[-1:] * (until - step))
+                    history.extend(history[-1:] * (until - step))
+                    step = until
+                if adapt_every and step % adapt_every == 0:
                     invalid_rows = ~(scores(x0 + delta) > 0).all(1)
                     lam_row[invalid_rows] /= 2                          # Wachter: push harder
                     mu_row[invalid_rows] /= 2

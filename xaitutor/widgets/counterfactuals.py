@@ -34,27 +34,42 @@ def counterfactual_explorer(model: torch.nn.Module, x: Tensor, encoder: data.Tab
     mu = widgets.SelectionSlider(options=(0.0, 0.01, 0.1, 0.5), value=0.0, description="μ",
                                  continuous_update=False)
     mads, bounds = counterfactuals.mad(X_train), encoder.bounds(X_train)
+    with torch.no_grad():
+        todo = (model(x).argmax(1) != target).nonzero().flatten()     # rows to explain
+    row_of = {int(i): r for r, i in enumerate(todo)}
+    cache: dict[tuple, tuple] = {}
+
+    def searched(immutable: tuple[int, ...]):
+        """Every applicant's counterfactual for these settings, in one batched search
+        (rows are independent: the same answers as one at a time, for the time of one),
+        kept, so moving between applicants or back to a setting answers at once."""
+        key = (immutable, lam.value, mu.value)
+        if key not in cache:
+            cache[key] = counterfactuals.optimize(
+                model, x[todo], target, lam=lam.value, mu=mu.value, mad=mads, immutable=list(immutable),
+                one_way=one_way, bounds=bounds, categorical=encoder.categorical_groups, steps=200)
+        return cache[key]
 
     def show():
         i = index.value
         if not ex.index_ok("applicant", i, n):
             return
-        immutable = [j for c, box in frozen.items() if box.value for j in encoder.columns_of(c)]
-        r = counterfactuals.optimize(model, x[i:i + 1], target, lam=lam.value, mu=mu.value,
-                                     mad=mads, immutable=immutable, one_way=one_way,
-                                     bounds=bounds, categorical=encoder.categorical_groups,
-                                     steps=200)
-        m = counterfactuals.metrics(model, x[i:i + 1], r.x_cf, target, X_train, y_train, mad=mads,
-                                    immutable=immutable, one_way=one_way, bounds=bounds,
-                                    categorical=encoder.categorical_groups)
-        before, after = encoder.decode(x[i])[0], encoder.decode(r.x_cf[0])[0]
+        if i not in row_of:
+            raise ValueError(f"applicant {i} is already predicted as class {target}: nothing to "
+                             "change; choose another applicant")
+        immutable = tuple(j for c, box in frozen.items() if box.value for j in encoder.columns_of(c))
+        r, row = searched(immutable), row_of[i]
+        m = counterfactuals.metrics(model, x[i:i + 1], r.x_cf[row:row + 1], target, X_train, y_train,
+                                    mad=mads, immutable=list(immutable), one_way=one_way,
+                                    bounds=bounds, categorical=encoder.categorical_groups)
+        before, after = encoder.decode(x[i])[0], encoder.decode(r.x_cf[row])[0]
         rows = ""
         for c in columns:
             lock = " 🔒" if frozen[c].value else ""
             style = ' style="font-weight:bold;color:#D55E00"' if before[c] != after[c] else ""
             rows += (f"<tr><td>{html.escape(c)}{lock}</td><td>{html.escape(str(before[c]))}</td>"
                      f"<td{style}>{html.escape(str(after[c]))}</td></tr>")
-        verdict = "✓ approved" if bool(r.valid[0]) else "✗ still rejected (no valid counterfactual found)"
+        verdict = "✓ approved" if bool(r.valid[row]) else "✗ still rejected (no valid counterfactual found)"
         ex.say('<table style="font-size:1.05em"><tr><th>feature</th><th>now</th>'
                f"<th>counterfactual</th></tr>{rows}</table>"
                f"<p style='font-size:1.1em'>{verdict} · features changed "
