@@ -1,11 +1,13 @@
 """Issue 15, part 1: the course in ordinary environments — a shell that exports
-MPLBACKEND=Agg, pytest started from another directory."""
+MPLBACKEND=Agg, pytest started from another directory, a container whose CPU quota is
+smaller than the cores it sees, a busy CPU."""
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
+import torch
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,3 +52,97 @@ def test_pytest_started_from_another_directory_finds_the_sanitiser():
     finally:
         path.unlink(missing_ok=True)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+
+
+# --- threads and the container's CPU quota --------------------------------------------------
+
+def _cgroup(tmp_path, **files):
+    for name, text in files.items():
+        path = tmp_path / name.replace("__", "/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return tmp_path
+
+
+def test_cpu_quota_reads_cgroup_v2_and_v1(tmp_path):
+    from xaitutor._threads import cpu_quota
+    assert cpu_quota(_cgroup(tmp_path / "a", **{"cpu.max": "200000 100000\n"})) == 2.0
+    assert cpu_quota(_cgroup(tmp_path / "b", **{"cpu.max": "max 100000\n"})) is None
+    assert cpu_quota(_cgroup(tmp_path / "c", **{"cpu__cpu.cfs_quota_us": "150000\n",
+                                                "cpu__cpu.cfs_period_us": "100000\n"})) == 1.5
+    assert cpu_quota(_cgroup(tmp_path / "d", **{"cpu__cpu.cfs_quota_us": "-1\n",
+                                                "cpu__cpu.cfs_period_us": "100000\n"})) is None
+    assert cpu_quota(tmp_path / "nothing") is None
+
+
+def test_threads_are_capped_to_the_quota_unless_the_user_chose(tmp_path):
+    """A Binder container sees the host's cores but may use 1.5 CPUs: two threads, not 16."""
+    from xaitutor._threads import cap_threads, usable_cpus
+    one_and_a_half = _cgroup(tmp_path, **{"cpu.max": "150000 100000\n"})
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(16)
+        assert cap_threads(one_and_a_half, environ={}) == min(2, usable_cpus())
+        torch.set_num_threads(16)
+        assert cap_threads(one_and_a_half, environ={"OMP_NUM_THREADS": "16"}) == 16
+        torch.set_num_threads(1)
+        assert cap_threads(one_and_a_half, environ={}) == 1             # never raised
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_nbval_waits_for_output_on_a_busy_machine():
+    """nbval gives up after 5 s without an output message once a cell has finished — on a
+    loaded CPU (OMP_NUM_THREADS=4 on 2 cores) that failed whole notebooks. conftest.py
+    raises the wait; nbval must still read it from the attribute we set."""
+    import inspect
+
+    from nbval.plugin import IPyNbCell
+
+    import conftest
+    assert "timeout=self.output_timeout" in inspect.getsource(IPyNbCell.runtest)
+    cell = object.__new__(IPyNbCell)
+    cell.output_timeout = 5
+    conftest.pytest_collection_modifyitems(None, None, [cell])
+    assert cell.output_timeout >= 60
+
+
+def test_the_readme_lab_command_starts_jupyterlab_even_as_root(tmp_path):
+    """Many containers run as root, where plain `jupyter lab` refuses to start. Run the
+    README's own command (with a port, a token and no browser appended) and ask the
+    server for its status."""
+    import re
+    import secrets
+    import signal
+    import socket
+    import time
+    import urllib.request
+    readme = (ROOT / "README.md").read_text()
+    lab = next(b for b in re.findall(r"```bash\n(.*?)\n```", readme, re.S) if "jupyter lab" in b)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = secrets.token_hex(8)
+    cmd = (f"{lab} --no-browser --ServerApp.port={port} --ServerApp.ip=127.0.0.1 "
+           f"--IdentityProvider.token={token} --LabApp.news_url= "
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate")
+    log = open(tmp_path / "lab.log", "w")
+    server = subprocess.Popen(["bash", "-c", cmd], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    try:
+        for _ in range(240):
+            if server.poll() is not None:
+                break
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}",
+                                            timeout=1) as r:
+                    assert r.status == 200
+                    return
+            except OSError:
+                time.sleep(0.5)
+        raise AssertionError(f"JupyterLab did not start (uid {os.getuid()}):\n"
+                             + (tmp_path / "lab.log").read_text()[-2000:])
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)

@@ -12,7 +12,9 @@ except ImportError:  # Python 3.10
     from pip._vendor import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
-CONDA_NAMES = {"pytorch": "torch"}          # conda-forge name → PyPI name
+# conda-forge name → PyPI name (conda-forge's "playwright" is another package: the Python
+# module `playwright` comes from "playwright-python")
+CONDA_NAMES = {"pytorch": "torch", "playwright-python": "playwright"}
 SPEC = re.compile(r"^([A-Za-z0-9_.\-]+)\s*(>=\s*[0-9][0-9.]*)?")
 
 
@@ -70,13 +72,36 @@ def test_binder_requirements_match_pyproject(pyproject):
     assert "pip install --no-deps --editable ." in (ROOT / "binder/postBuild").read_text()
 
 
+VENV_PREFIX = ("(.venv/bin/python -m pip --version >/dev/null 2>&1 || "
+               "(rm -rf .venv && python3 -m venv .venv))")
+
+
+def test_environment_yml_names_the_conda_forge_package_of_the_playwright_module():
+    deps = conda_packages()
+    assert any(d.startswith("playwright-python ") for d in deps)
+    assert not any(re.match(r"playwright\s*(>=|$)", d) for d in deps)
+
+
+def test_readme_rebuilds_a_half_made_venv(tmp_path):
+    """A .venv left without pip (python3-venv was missing, or an interrupted run) must be
+    rebuilt by the README's commands, not fail forever with "No module named pip"."""
+    subprocess.run(["python3", "-m", "venv",
+                    "--without-pip", str(tmp_path / ".venv")], check=True)
+    broken = subprocess.run([str(tmp_path / ".venv/bin/python"), "-m", "pip", "--version"],
+                            capture_output=True, text=True)
+    assert broken.returncode != 0 and "No module named pip" in broken.stderr
+    done = subprocess.run(["bash", "-c", VENV_PREFIX + " && .venv/bin/python -m pip --version"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.startswith("pip "), done.stderr
+
+
 def test_readme_has_exactly_the_two_commands_and_ci_runs_the_test_one():
     readme = (ROOT / "README.md").read_text()
     blocks = re.findall(r"```bash\n(.*?)\n```", readme, re.S)
-    setup = [b for b in blocks if b.startswith("(test -d .venv || python3 -m venv .venv)")]
+    setup = [b for b in blocks if b.startswith(VENV_PREFIX)]
     assert len(setup) == 2
     lab, test = setup
-    assert lab.endswith("jupyter lab notebooks/")
+    assert lab.endswith("jupyter lab --allow-root notebooks/")        # containers run as root
     assert test.endswith("python -m pytest") and '".[test]"' in test
     out = subprocess.run(
         ["awk", '/<!-- test-command -->/{found=1; next} found && /^```/{n++; if (n==2) exit; next} found && n==1',

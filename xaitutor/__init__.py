@@ -6,3 +6,6 @@ __all__ = ["set_seed", "get_device", "check", "expect", "max_abs_diff", "train",
            "__version__"]
 
 from . import concepts, data, exercises, plotting  # noqa: E402  (the topic modules)
+from ._threads import cap_threads as _cap_threads  # noqa: E402
+
+_cap_threads()          # as many PyTorch threads as the container's CPU quota, not the host's
