@@ -1,0 +1,278 @@
+"""xaitutor.recourse against independent references: the empirical CDF written out,
+brute force over every combination of actions, the closed form of a linear SCM."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from xaitutor import data, recourse
+from xaitutor.recourse import ActionSet, AdditiveSCM
+
+
+def ecdf(ref: np.ndarray, v: float) -> float:
+    return float(np.mean(ref.astype(np.float64) <= float(v)))
+
+
+def test_percentile_cost_is_the_shift_in_empirical_percentiles():
+    g = torch.Generator().manual_seed(0)
+    X_ref = torch.randn(50, 3, generator=g)
+    x, x_new = torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g)
+    ref = X_ref.numpy()
+    want = np.array([[abs(ecdf(ref[:, j], x_new[i, j]) - ecdf(ref[:, j], x[i, j])) for j in range(3)]
+                     for i in range(4)])
+    np.testing.assert_allclose(recourse.percentile_cost(x, x_new, X_ref).numpy(), want.sum(1), atol=1e-12)
+    np.testing.assert_allclose(recourse.percentile_cost(x, x_new, X_ref, "max_percentile").numpy(),
+                               want.max(1), atol=1e-12)
+    assert recourse.percentile_cost(x, x, X_ref).abs().max() == 0
+
+
+def brute_force(model, x_row, grid, X_ref, kind, margin=1e-6):
+    """Every combination: each column stays or takes one of its grid values."""
+    choices = [[None] + [v for v in g if abs(v - float(x_row[j])) > 1e-9] for j, g in enumerate(grid)]
+    best = (float("inf"), None)
+    w = (model.weight[1] - model.weight[0]).detach().double()
+    b = float((model.bias[1] - model.bias[0]).detach())
+    for combo in itertools.product(*choices):
+        new = x_row.clone().double()
+        for j, v in enumerate(combo):
+            if v is not None:
+                new[j] = v
+        if float(new @ w) + b < margin:
+            continue
+        c = float(recourse.percentile_cost(x_row[None].double(), new[None], X_ref.double(), kind)[0])
+        if c < best[0] - 1e-12:
+            best = (c, new)
+    return best
+
+
+@pytest.mark.parametrize("kind", ["percentile", "max_percentile"])
+@pytest.mark.parametrize("seed", range(4))
+def test_linear_recourse_equals_brute_force(seed, kind):
+    g = torch.Generator().manual_seed(seed)
+    d = 4
+    model = nn.Linear(d, 2).double().eval()
+    with torch.no_grad():
+        model.weight.copy_(torch.randn(2, d, generator=g, dtype=torch.float64))
+        model.bias.copy_(torch.randn(2, generator=g, dtype=torch.float64))
+    X_ref = torch.randn(40, d, generator=g, dtype=torch.float64)
+    grid = [torch.randn(3, generator=g, dtype=torch.float64).tolist() for _ in range(d)]
+    grid[seed % d] = []                                                   # one immutable column
+    x = torch.randn(12, d, generator=g, dtype=torch.float64)
+    r = recourse.linear_recourse(model, x, grid, X_ref, cost=kind)
+    n_feasible = 0
+    for i in range(len(x)):
+        cost, new = brute_force(model, x[i], grid, X_ref, kind)
+        assert bool(r.feasible[i]) == (new is not None)
+        if new is not None:
+            n_feasible += 1
+            assert abs(float(r.cost[i]) - cost) < 1e-6
+            assert float(model(r.x_cf[i:i + 1]).argmax(1)) == 1 or float(model(x[i:i + 1]).argmax(1)) == 1
+            assert r.x_cf[i, seed % d] == x[i, seed % d]
+        else:
+            assert torch.equal(r.x_cf[i], x[i]) and r.cost[i] == float("inf")
+    assert n_feasible > 0                                               # the cases are not all empty
+
+
+@pytest.fixture(scope="module")
+def credit():
+    x, y, _, enc = data.german_credit()
+    torch.manual_seed(0)
+    model = nn.Linear(x.shape[1], 2)
+    opt = torch.optim.LBFGS(model.parameters(), max_iter=200)
+
+    def closure():
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y) + 1e-3 * model.weight.pow(2).sum()
+        loss.backward()
+        return loss
+    opt.step(closure)
+    model.eval()
+    actions = ActionSet.from_data(
+        x, enc, immutable=("age", "sex", "job", "housing", "purpose"),
+        one_way={"saving_accounts": 1}, forbidden={"saving_accounts": ["not_known"], "checking_account": ["not_known"]},
+        order={"saving_accounts": ["little", "moderate", "quite rich", "rich"]})
+    with torch.no_grad():
+        rejected = x[model(x).argmax(1) == 0]
+    return model, x, y, enc, actions, rejected
+
+
+def test_credit_recourse_respects_the_action_set(credit):
+    model, x, y, enc, actions, rejected = credit
+    r = recourse.linear_recourse(model, rejected[:40], actions, x)
+    assert r.feasible.float().mean() > 0.5
+    with torch.no_grad():
+        assert (model(r.x_cf[r.feasible]).argmax(1) == 1).all()
+    rows_before, rows_after = enc.decode(rejected[:40]), enc.decode(r.x_cf)
+    order = ["little", "moderate", "quite rich", "rich"]
+    for b, a, ok in zip(rows_before, rows_after, r.feasible.tolist()):
+        for name in ("age", "sex", "job", "housing", "purpose"):
+            assert a[name] == b[name]
+        assert a["saving_accounts"] != "not_known" or b["saving_accounts"] == "not_known"
+        if a["saving_accounts"] != b["saving_accounts"]:
+            assert b["saving_accounts"] == "not_known" or order.index(a["saving_accounts"]) > order.index(b["saving_accounts"])
+        assert a["checking_account"] == b["checking_account"] or a["checking_account"] != "not_known"
+    onehot = r.x_cf[:, len(enc.numeric):]
+    assert ((onehot == 0) | (onehot == 1)).all()
+    assert "saving_accounts" in repr(actions) and "never: not_known" in repr(actions)
+
+
+def test_flipsets_are_distinct_sorted_and_match_brute_force():
+    g = torch.Generator().manual_seed(5)
+    d = 4
+    model = nn.Linear(d, 2).double().eval()
+    with torch.no_grad():
+        model.weight.copy_(torch.randn(2, d, generator=g, dtype=torch.float64))
+        model.bias.copy_(torch.tensor([2.0, -2.0], dtype=torch.float64))           # rejected at 0
+    X_ref = torch.randn(40, d, generator=g, dtype=torch.float64)
+    grid = [torch.linspace(-2, 2, 5, dtype=torch.float64).tolist() for _ in range(d)]
+    x = torch.zeros(d, dtype=torch.float64) + 0.1
+    fs = recourse.flipsets(model, x, grid, X_ref, k=4)
+    assert len(fs.items) >= 2
+    costs = [c for c, _, _ in fs.items]
+    assert costs == sorted(costs)
+    supports = [frozenset(np.flatnonzero((xc - x).abs().numpy() > 1e-12)) for _, _, xc in fs.items]
+    for i, s in enumerate(supports):
+        assert not any(prev <= s for prev in supports[:i]), "a later flipset contains an earlier one"
+    # brute force: the cheapest valid combination whose support contains no earlier support
+    choices = [[None] + [v for v in grid[j] if abs(v - 0.1) > 1e-9] for j in range(d)]
+    w = (model.weight[1] - model.weight[0]).detach().double()
+    b = float((model.bias[1] - model.bias[0]).detach())
+    found = []
+    for _ in range(len(fs.items)):
+        best = (float("inf"), None)
+        for combo in itertools.product(*choices):
+            support = frozenset(j for j, v in enumerate(combo) if v is not None)
+            if any(s <= support for s in found):
+                continue
+            new = x.clone()
+            for j, v in enumerate(combo):
+                if v is not None:
+                    new[j] = v
+            if float(new @ w) + b < 1e-6:
+                continue
+            c = float(recourse.percentile_cost(x[None], new[None], X_ref)[0])
+            if c < best[0] - 1e-12:
+                best = (c, support)
+        found.append(best[1])
+        assert abs(best[0] - costs[len(found) - 1]) < 1e-6
+    print(fs)
+
+
+def test_audit_counts_who_has_recourse_by_group(credit):
+    model, x, y, enc, actions, rejected = credit
+    male = torch.tensor([r["sex"] == "male" for r in enc.decode(x)])
+    a = recourse.audit(model, x, actions, x, {"male": male, "female": ~male})
+    with torch.no_grad():
+        rej = model(x).argmax(1) == 0
+    assert [r["rejected"] for r in a.rows] == [int((rej & male).sum()), int((rej & ~male).sum())]
+    for r, mask in zip(a.rows, (male, ~male)):
+        direct = recourse.linear_recourse(model, x[mask & rej], actions, x)
+        assert r["share_with_recourse"] == pytest.approx(direct.feasible.float().mean().item())
+        assert r["cost_median"] == pytest.approx(direct.cost[direct.feasible].median().item(), abs=0.02)
+    assert "female" in repr(a)
+
+
+# --- SCMs -------------------------------------------------------------------------------------
+
+def linear_scm_data(n=400, seed=0):
+    """x0 = u0; x1 = 2·x0 + u1; x2 = 0.5·x0 − x1 + u2; x3 = u3 (independent)."""
+    g = torch.Generator().manual_seed(seed)
+    u = torch.randn(n, 4, generator=g, dtype=torch.float64)
+    x0 = u[:, 0]
+    x1 = 2 * x0 + u[:, 1]
+    x2 = 0.5 * x0 - x1 + u[:, 2]
+    return torch.stack([x0, x1, x2, u[:, 3]], 1)
+
+
+def test_scm_counterfactual_equals_the_closed_form():
+    X = linear_scm_data(n=3000)
+    scm = AdditiveSCM({1: [0], 2: [0, 1]}, n_nodes=4).fit(X)
+    a1 = scm.models[1].coef_[0]
+    a20, a21 = scm.models[2].coef_
+    assert abs(a1 - 2) < 0.15 and abs(a20 - 0.5) < 0.15 and abs(a21 + 1) < 0.15
+    x = X[:5]
+    v = torch.tensor([1.0, -1.0, 0.0, 2.0, 0.5], dtype=torch.float64)
+    cf = scm.counterfactual(x, {0: v})
+    d0 = v - x[:, 0]
+    d1 = a1 * d0
+    torch.testing.assert_close(cf[:, 0], v)
+    torch.testing.assert_close(cf[:, 1], x[:, 1] + d1)
+    torch.testing.assert_close(cf[:, 2], x[:, 2] + a20 * d0 + a21 * d1)
+    torch.testing.assert_close(cf[:, 3], x[:, 3])                        # not a descendant
+    # intervening on x1 cuts its link to x0: x0 stays, x2 follows x1 only
+    cf1 = scm.counterfactual(x, {1: 3.0})
+    torch.testing.assert_close(cf1[:, 0], x[:, 0])
+    torch.testing.assert_close(cf1[:, 2], x[:, 2] + a21 * (3.0 - x[:, 1]))
+    assert scm.children(0) == [1, 2] and scm.children(3) == []
+    torch.testing.assert_close(scm.counterfactual(x, {}), x)            # no action, no change
+
+
+def test_scm_takes_any_sklearn_regressor():
+    from sklearn.tree import DecisionTreeRegressor
+    X = linear_scm_data()
+    scm = AdditiveSCM({1: [0]}, n_nodes=4).fit(X, regressor=DecisionTreeRegressor(max_depth=3))
+    cf = scm.counterfactual(X[:3], {0: 0.0})
+    pred = lambda v: scm.models[1].predict(np.asarray(v, dtype=float).reshape(-1, 1))
+    want = X[:3, 1].numpy() - pred(X[:3, 0].numpy()) + pred(np.zeros(3))
+    np.testing.assert_allclose(cf[:, 1].numpy(), want, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_causal_recourse_equals_brute_force(seed):
+    torch.manual_seed(seed)
+    X = linear_scm_data(seed=seed)
+    scm = AdditiveSCM({1: [0], 2: [0, 1]}, n_nodes=4).fit(X)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2)).double().eval()
+    grid = {0: [-1.0, 0.0, 1.0, 2.0], 3: [-2.0, 0.0, 2.0]}
+    x = X[:15]
+    r = recourse.causal_recourse(model, scm, x, grid, X)
+    for i in range(len(x)):
+        best = float("inf")
+        for v0 in [None, *grid[0]]:
+            for v3 in [None, *grid[3]]:
+                do = {j: v for j, v in ((0, v0), (3, v3)) if v is not None}
+                if not do:
+                    continue
+                new = scm.counterfactual(x[i:i + 1], do)
+                if int(model(new).argmax(1)) != 1:
+                    continue
+                acted = x[i:i + 1].clone()
+                for j, v in do.items():
+                    acted[0, j] = v
+                best = min(best, float(recourse.percentile_cost(x[i:i + 1], acted, X)[0]))
+        assert bool(r.feasible[i]) == (best < float("inf"))
+        if best < float("inf"):
+            assert abs(float(r.cost[i]) - best) < 1e-9
+            assert int(model(r.x_cf[i:i + 1]).argmax(1)) == 1
+
+
+def test_causal_cost_counts_actions_not_their_consequences():
+    X = linear_scm_data()
+    scm = AdditiveSCM({1: [0], 2: [0, 1]}, n_nodes=4).fit(X)
+    model = nn.Linear(4, 2).double().eval()
+    with torch.no_grad():                                 # approve when x2 is low
+        model.weight.copy_(torch.tensor([[0, 0, 1.0, 0], [0, 0, -1.0, 0]], dtype=torch.float64))
+        model.bias.zero_()
+    x = X[(X[:, 2] > 0.5)][:5]
+    r = recourse.causal_recourse(model, scm, x, {1: [2.0, 4.0, 6.0]}, X)
+    acted = x.clone()
+    for i, a in enumerate(r.actions):
+        acted[i, 1] = float(a[0].split(":= ")[1].rstrip(")"))
+    torch.testing.assert_close(r.cost[r.feasible], recourse.percentile_cost(x, acted, X)[r.feasible])
+    assert (r.x_cf[r.feasible, 2] != x[r.feasible, 2]).all()            # x2 moved, at no cost
+
+
+def test_recourse_leaves_a_frozen_model_frozen(credit):
+    model, x, y, enc, actions, rejected = credit
+    for p in model.parameters():
+        p.requires_grad_(False)
+    try:
+        r = recourse.linear_recourse(model, rejected[:3], actions, x)
+        assert r.feasible.any() and not any(p.requires_grad for p in model.parameters())
+    finally:
+        for p in model.parameters():
+            p.requires_grad_(True)
