@@ -25,6 +25,7 @@ from xaitutor import (
     latent,
     metrics,
     models,
+    recourse,
     saliency,
 )
 
@@ -453,13 +454,55 @@ OTHER_CASES = [
 ]
 
 
+def _lin4():
+    torch.manual_seed(2)
+    return nn.Linear(4, 2).eval()
+
+
+def _scm():
+    return recourse.AdditiveSCM({1: [0]}, n_nodes=4).fit(torch.randn(30, 4))
+
+
+RECOURSE_CASES = [
+    (lambda: recourse.percentile_cost(torch.zeros(3, 4), torch.zeros(3, 5), torch.zeros(9, 4)),
+     ValueError, ("x_new", "columns")),
+    (lambda: recourse.percentile_cost(torch.zeros(3, 4), torch.zeros(3, 4), torch.zeros(9, 4),
+                                      kind="mean"), ValueError, ("kind", "max_percentile")),
+    (lambda: recourse.linear_recourse(w().mlp, w().x_tab, [[0.0]] * 4, w().x_tab), ValueError,
+     ("nn.Linear(D, 2)", "causal_recourse")),
+    (lambda: recourse.linear_recourse(_lin4(), w().x_tab, [[]] * 4, w().x_tab), ValueError,
+     ("every column empty", "give at least one column")),
+    (lambda: recourse.linear_recourse(_lin4(), w().x_tab, [[0.0]] * 3, w().x_tab), ValueError,
+     ("one entry per column", "4")),
+    (lambda: recourse.linear_recourse(_lin4(), w().x_tab, [[0.0]] * 4, w().x_tab, cost="l1"),
+     ValueError, ("cost", "percentile")),
+    (lambda: recourse.flipsets(_lin4(), w().x_tab, [[0.0]] * 4, w().x_tab), ValueError,
+     ("one person", "linear_recourse")),
+    (lambda: recourse.audit(_lin4(), w().x_tab, [[1.0]] * 4, w().x_tab, {"a": torch.ones(5)}),
+     ValueError, ("group 'a'", "bool mask")),
+    (lambda: recourse.ActionSet.from_data(w().x_tab, names=list("abcd"), immutable=["e"]),
+     ValueError, ("immutable", "unknown features")),
+    (lambda: recourse.ActionSet.from_data(w().x_tab, names=list("abcd"), immutable=list("abcd")),
+     ValueError, ("every feature is immutable", "free at least one")),
+    (lambda: recourse.AdditiveSCM({0: [1], 1: [0]}), ValueError, ("cycle", "remove an edge")),
+    (lambda: recourse.AdditiveSCM({1: [7]}, n_nodes=4), ValueError, ("out of range", "0..3")),
+    (lambda: _scm().counterfactual(torch.zeros(2, 4), {9: 1.0}), ValueError,
+     ("unknown nodes [9]", "0..3")),
+    (lambda: recourse.causal_recourse(_lin4(), _scm(), w().x_tab, {2: []}, w().x_tab), ValueError,
+     ("at least one value",)),
+    (lambda: recourse.causal_recourse(_lin4(), _scm(), w().x_tab, {5: [1.0]}, w().x_tab),
+     ValueError, ("unknown nodes", "0..3")),
+]
+
+
 def _id(words: tuple[str, ...], f) -> str:
     code = f.__code__
     return f"L{code.co_firstlineno}-{words[0][:30]}"
 
 
 CASES = [*saliency_cases(),
-         *(pytest.param(f, e, words, id=_id(words, f)) for f, e, words in OTHER_CASES)]
+         *(pytest.param(f, e, words, id=_id(words, f)) for f, e, words in OTHER_CASES),
+         *(pytest.param(f, e, words, id=_id(words, f)) for f, e, words in RECOURSE_CASES)]
 
 
 @pytest.mark.parametrize("call, exc, words", CASES)
@@ -478,7 +521,7 @@ def test_every_public_function_is_fed_bad_input(monkeypatch):
     import inspect
     modules = {"saliency": saliency, "metrics": metrics, "concepts": concepts,
                "influence": influence, "counterfactuals": counterfactuals, "latent": latent,
-               "models": models, "core": core, "data": data}
+               "models": models, "core": core, "data": data, "recourse": recourse}
     exempt = {"check",            # raises AssertionError by design: it *is* a check
               "peak_memory_gb",   # takes no argument
               "digits"}           # takes no argument
