@@ -419,6 +419,7 @@ OTHER_CASES = [
     # data
     (lambda: data.load("spiral"), ValueError, ("unknown data set", "xor")),
     (lambda: data.xor(0), ValueError, ("n must be a positive int",)),
+    (lambda: data.loan_applicants(-5), ValueError, ("n must be a positive int",)),
     (lambda: data.trigonometry(-5), ValueError, ("n must be a positive int",)),
     (lambda: data.dot(2.5), ValueError, ("n must be a positive int",)),
     (lambda: data.split(w().xc, w().yc[:5]), ValueError, ("first dimension", "[60, 5]")),

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -96,3 +97,17 @@ def test_spurious_watermark_marks_exactly_the_squares():
     assert 0.2 < stamped.float().mean() < 0.45
     with pytest.raises(ValueError, match="watermark must be"):
         data.shapes(10, watermark="logo")
+
+
+def test_loan_applicants_follow_their_scm():
+    """Fitting the SCM's own graph recovers the equations written in the docstring."""
+    from xaitutor.recourse import AdditiveSCM
+    x, y = data.loan_applicants(20000, seed=1)
+    assert x.shape == (20000, 5) and x.dtype == torch.float32 and y.float().mean() == 0.5
+    scm = AdditiveSCM(data.LOAN_GRAPH, n_nodes=5).fit(x.double())
+    coef = {j: scm.models[j].coef_ for j in data.LOAN_GRAPH}
+    np.testing.assert_allclose(coef[1], [0.04], atol=0.01)
+    np.testing.assert_allclose(coef[2], [0.3, 2.5], atol=0.05)
+    np.testing.assert_allclose(coef[3], [3.0], atol=0.05)
+    np.testing.assert_allclose(coef[4], [0.1, 0.4], atol=0.02)
+    torch.testing.assert_close(data.loan_applicants(50, seed=3)[0], data.loan_applicants(50, seed=3)[0])

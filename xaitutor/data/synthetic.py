@@ -11,7 +11,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["xor", "trigonometry", "dot", "load", "split", "DATASETS"]
+__all__ = ["xor", "trigonometry", "dot", "load", "split", "DATASETS", "loan_applicants",
+           "LOAN_FEATURES", "LOAN_GRAPH"]
 
 
 def _check_n(n: int) -> None:
@@ -89,3 +90,35 @@ def split(*tensors: Tensor, train: float = 0.7, seed: int = 0):
     idx_train, idx_test = order[:n_train], order[n_train:]
     return (tuple(t[idx_train.to(t.device)] for t in tensors),
             tuple(t[idx_test.to(t.device)] for t in tensors))
+
+
+# --- a structural causal model for notebook 06 ------------------------------------------------
+
+LOAN_FEATURES = ("age", "education", "income", "debt", "savings")
+LOAN_GRAPH = {1: [0], 2: [0, 1], 3: [1], 4: [0, 2]}     # node → parents (indices of LOAN_FEATURES)
+
+
+def loan_applicants(n: int = 2000, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """Loan applicants drawn from a hand-written additive-noise SCM (notebook 06):
+
+        age       ~ U(20, 65)                                  (years; nobody can change it)
+        education = 12 + 0.04·(age − 20)         + N(0, 2²)    (years of schooling)
+        income    = 5 + 2.5·education + 0.3·age  + N(0, 6²)    (k€ a year)
+        debt      = 15 + 3·(education − 13)      + N(0, 4²)    (k€; study loans grow with schooling)
+        savings   = −10 + 0.4·income + 0.1·age   + N(0, 5²)    (k€)
+
+    and whether the loan was repaid: 1 when 0.10·income + 0.12·savings − 0.15·debt +
+    0.3·(education − 13) + logistic noise is above its median. Columns follow
+    ``LOAN_FEATURES``; ``LOAN_GRAPH`` is the graph (each node's parents). Returns ``x``
+    float32 ``(n, 5)`` and ``y`` int64 ``(n,)``."""
+    _check_n(n)
+    r = np.random.default_rng(seed)
+    age = r.uniform(20, 65, n)
+    education = 12 + 0.04 * (age - 20) + r.normal(0, 2, n)
+    income = 5 + 2.5 * education + 0.3 * age + r.normal(0, 6, n)
+    debt = 15 + 3 * (education - 13) + r.normal(0, 4, n)
+    savings = -10 + 0.4 * income + 0.1 * age + r.normal(0, 5, n)
+    score = 0.10 * income + 0.12 * savings - 0.15 * debt + 0.3 * (education - 13) + r.logistic(0, 1, n)
+    x = np.stack([age, education, income, debt, savings], 1)
+    return (torch.as_tensor(x, dtype=torch.float32),
+            torch.as_tensor(score > np.median(score), dtype=torch.int64))
