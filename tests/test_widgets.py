@@ -381,3 +381,67 @@ def test_explorer_turns_a_value_error_into_a_message_and_keeps_working():
     assert box.view.value == "knob is 4"
     with pytest.raises(ValueError, match="'image' or 'view'"):
         widgets.Explorer(out="table")
+
+
+# --- recourse widgets (notebook 06) ---------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def loan_world():
+    from torch import nn
+
+    from xaitutor import recourse
+    x, y = data.loan_applicants(600, seed=0)
+    torch.manual_seed(0)
+    model = nn.Linear(5, 2)
+    mu, sd = x.mean(0), x.std(0)
+    opt = torch.optim.LBFGS(model.parameters(), max_iter=300)
+
+    def closure():
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model((x - mu) / sd), y)
+        loss.backward()
+        return loss
+    opt.step(closure)
+    with torch.no_grad():                                 # fold the standardisation in
+        model.weight /= sd
+        model.bias -= (model.weight * mu).sum(1)
+    model.eval()
+    actions = recourse.ActionSet.from_data(x, names=list(data.LOAN_FEATURES), immutable=["age", "debt"],
+                                           one_way={"education": 1, "income": 1, "savings": 1})
+    scm = recourse.AdditiveSCM(data.LOAN_GRAPH, n_nodes=5).fit(x)
+    with torch.no_grad():
+        rejected = x[model(x).argmax(1) == 0][:8]
+    return model, x, actions, scm, rejected
+
+
+def test_flipset_explorer_follows_the_ticked_features(loan_world):
+    from xaitutor import recourse
+    model, x, actions, scm, rejected = loan_world
+    box = widgets.flipset_explorer(model, rejected, actions, x)
+    assert "distinct ways" in box.view.value
+    assert f"{recourse.flipsets(model, rejected[0], actions, x).items[0][0]:.3f}" in box.view.value
+    box.controls["may change income"].value = False
+    assert "income:" not in box.view.value
+    want = recourse.flipsets(model, rejected[0], actions.freeze(["income"]), x)
+    assert f"{want.items[0][0]:.3f}" in box.view.value
+    for name in ("education", "savings"):
+        box.controls[f"may change {name}"].value = False
+    assert "nobody can act" in box.view.value                       # a message, still alive
+    box.controls["may change savings"].value = True
+    assert "⚠" not in box.view.value and "savings" in box.view.value
+
+
+def test_scm_explorer_recomputes_the_descendants(loan_world):
+    model, x, actions, scm, rejected = loan_world
+    box = widgets.scm_explorer(model, scm, rejected, list(data.LOAN_FEATURES), [1, 2, 4], x)
+    assert box.view.value.count("downstream") == 0
+    box.controls["do education"].value = float(rejected[0, 1]) + 4
+    want = scm.counterfactual(rejected[:1], {1: box.controls["do education"].value})
+    assert box.view.value.count("downstream") == 3                # income, debt, savings
+    for j in (2, 3, 4):
+        assert f"{float(want[0, j]):.1f}" in box.view.value
+    box.controls["index"].value = 3                               # sliders follow the person
+    assert box.controls["do education"].value == pytest.approx(float(rejected[3, 1]))
+    assert "downstream" not in box.view.value
+    box.controls["index"].value = 99
+    assert "does not exist" in box.view.value

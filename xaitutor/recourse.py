@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -178,6 +178,21 @@ class ActionSet:
             raise ValueError("the grid leaves every column empty (immutable): nobody can act; "
                              "give at least one column some values")
         return cls(features, n_columns)
+
+    @property
+    def actionable(self) -> list[str]:
+        """Names of the features that may change."""
+        return [f.name for f in self.features if f.actionable]
+
+    def freeze(self, names: Sequence[str]) -> ActionSet:
+        """A copy in which the features ``names`` are immutable as well."""
+        unknown = [n for n in names if n not in [f.name for f in self.features]]
+        if unknown:
+            raise ValueError(f"unknown features {unknown}; the features are {[f.name for f in self.features]}")
+        features = [replace(f, actionable=f.actionable and f.name not in names) for f in self.features]
+        if not any(f.actionable for f in features):
+            raise ValueError("that freezes every feature: nobody can act; leave at least one free")
+        return ActionSet(features, self.n_columns)
 
     def options(self, x_row: Tensor) -> list[tuple[int, Tensor, list[str]]]:
         """For one person: per actionable feature, the values it may move to (its current

@@ -1,6 +1,6 @@
 """Thin ipywidgets controls over the pure functions of the library, one module per topic
-(``concepts``, ``saliency``, ``influence``, ``counterfactuals``, ``latent``) over a shared
-``Explorer`` helper.
+(``concepts``, ``saliency``, ``influence``, ``counterfactuals``, ``latent``,
+``recourse``) over a shared ``Explorer`` helper.
 
 Each builder returns an ``ipywidgets.VBox`` ready to display. For tests (and the
 curious) the box also carries ``.controls`` (name → control widget) and the widgets it
@@ -13,9 +13,10 @@ from .concepts import LAMBDAS, MODEL_CHOICES, concept_model_explorer, interventi
 from .counterfactuals import counterfactual_explorer, path_explorer
 from .influence import influence_explorer
 from .latent import latent_explorer, latent_sliders
+from .recourse import flipset_explorer, scm_explorer
 from .saliency import BASELINES, deletion_explorer, saliency_explorer
 
 __all__ = ["concept_model_explorer", "intervention_playground", "saliency_explorer",
            "deletion_explorer", "influence_explorer", "counterfactual_explorer", "path_explorer",
-           "latent_explorer", "latent_sliders", "time_update", "Explorer", "message",
-           "MODEL_CHOICES", "LAMBDAS", "BASELINES"]
+           "latent_explorer", "latent_sliders", "flipset_explorer", "scm_explorer", "time_update",
+           "Explorer", "message", "MODEL_CHOICES", "LAMBDAS", "BASELINES"]
