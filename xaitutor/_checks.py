@@ -130,3 +130,35 @@ def non_negative(value, name: str) -> float:
 def choice(value, name: str, options) -> None:
     if value not in options:
         raise ValueError(f"unknown {name} {value!r}; choose one of {list(options)}")
+
+
+def feature_mask(mask, x: Tensor, name: str = "feature_mask") -> tuple[Tensor, int]:
+    """``mask`` groups the elements of ``x`` into features: an integer tensor of group ids
+    ``0..M-1`` broadcastable to ``x`` (e.g. ``(1, 1, H, W)`` superpixels shared by every
+    image and channel, or ``(N, 1, H, W)`` one segmentation per image). ``None``: every
+    element of a sample is its own feature. Returns the mask expanded to ``x.shape``
+    (int64, on x's device) and M, the number of groups (ids without elements are
+    features that change nothing)."""
+    if mask is None:
+        m = x[0].numel()
+        ids = torch.arange(m, device=x.device).view(x.shape[1:])
+        return ids.expand_as(x), m
+    if not isinstance(mask, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of integer group ids, got "
+                        f"{type(mask).__name__}; convert it with torch.as_tensor({name})")
+    if mask.is_floating_point() or mask.is_complex() or mask.dtype == torch.bool:
+        raise ValueError(f"{name} must hold integer group ids 0..M-1, got {mask.dtype}; "
+                         f"use {name}.long()")
+    try:
+        fits = torch.broadcast_shapes(mask.shape, x.shape) == x.shape
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{name} has shape {tuple(mask.shape)} but x has {tuple(x.shape)}; "
+                         f"give a mask broadcastable to x: {tuple(x.shape)}, "
+                         f"{tuple(x.shape[1:])}, or with 1 along the dimensions it shares "
+                         f"(e.g. {(1, *x.shape[1:])}: one mask for every sample)")
+    if mask.numel() and int(mask.min()) < 0:
+        raise ValueError(f"{name} holds group ids 0..M-1; found {int(mask.min())}")
+    m = int(mask.max()) + 1 if mask.numel() else 0
+    return mask.to(device=x.device, dtype=torch.long).expand_as(x), m
