@@ -35,6 +35,7 @@ NOTEBOOKS = {
     "03_influence_functions.ipynb": ("select", 0),
     "04_counterfactual_optimization.ipynb": ("checkbox", 2),
     "05_vae_latent_counterfactuals.ipynb": ("select", 0),
+    "06_actionable_causal_recourse.ipynb": ("checkbox", 0),
 }
 
 pytestmark = pytest.mark.skipif(
@@ -106,13 +107,16 @@ def test_notebook_runs_in_jupyterlab_and_its_widget_answers(lab, browser, name):
     # a workspace of its own (?reset), so notebooks opened by earlier tests stay closed
     page.goto(f"{url}/lab/workspaces/{name.split('_')[0]}/tree/notebooks/{name}?reset&token={token}")
     page.wait_for_selector(".jp-NotebookPanel .jp-Notebook")
+    _accept_kernel_dialog(page)
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", state="attached")
     page.get_by_role("menuitem", name="Edit", exact=True).click()
     page.get_by_role("menuitem", name="Clear Outputs of All Cells", exact=True).click()
     page.wait_for_function("""() => ![...document.querySelectorAll('.jp-Notebook .jp-InputPrompt')]
                                      .some(p => /\\[\\d+\\]/.test(p.textContent))""")
+    _accept_kernel_dialog(page)
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+    _accept_kernel_dialog(page)
     # done when the last cell has an execution count
     page.wait_for_function("""() => {
         const prompts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')];
@@ -151,6 +155,17 @@ def test_notebook_runs_in_jupyterlab_and_its_widget_answers(lab, browser, name):
     assert "Error displaying widget" not in text, f"{name}: a widget failed to render"
     page.close()
     _shut_down_kernels(url, token)
+
+
+def _accept_kernel_dialog(page, wait_ms: int = 3000) -> None:
+    """On a busy machine the kernel can be slow to start and JupyterLab asks which kernel
+    to use; a learner would press "Select" (the notebook's own Python 3), so do that."""
+    dialog = page.locator(".jp-Dialog:has-text('Select Kernel')")
+    try:
+        dialog.wait_for(state="visible", timeout=wait_ms)
+    except Exception:                                  # no dialog: nothing to do
+        return
+    dialog.get_by_role("button", name="Select", exact=True).click()
 
 
 def _shut_down_kernels(url: str, token: str) -> None:

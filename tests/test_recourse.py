@@ -72,6 +72,8 @@ def test_linear_recourse_equals_brute_force(seed, kind):
             assert abs(float(r.cost[i]) - cost) < 1e-6
             assert float(model(r.x_cf[i:i + 1]).argmax(1)) == 1 or float(model(x[i:i + 1]).argmax(1)) == 1
             assert r.x_cf[i, seed % d] == x[i, seed % d]
+            moved = {j: float(r.x_cf[i, j]) for j in range(d) if r.x_cf[i, j] != x[i, j]}
+            assert r.changes[i] == moved
         else:
             assert torch.equal(r.x_cf[i], x[i]) and r.cost[i] == float("inf")
     assert n_feasible > 0                                               # the cases are not all empty
@@ -248,6 +250,7 @@ def test_causal_recourse_equals_brute_force(seed):
         if best < float("inf"):
             assert abs(float(r.cost[i]) - best) < 1e-9
             assert int(model(r.x_cf[i:i + 1]).argmax(1)) == 1
+            torch.testing.assert_close(scm.counterfactual(x[i:i + 1], r.changes[i]), r.x_cf[i:i + 1])
 
 
 def test_causal_cost_counts_actions_not_their_consequences():
@@ -260,8 +263,10 @@ def test_causal_cost_counts_actions_not_their_consequences():
     x = X[(X[:, 2] > 0.5)][:5]
     r = recourse.causal_recourse(model, scm, x, {1: [2.0, 4.0, 6.0]}, X)
     acted = x.clone()
-    for i, a in enumerate(r.actions):
-        acted[i, 1] = float(a[0].split(":= ")[1].rstrip(")"))
+    for i, do in enumerate(r.changes):
+        assert set(do) <= {1}
+        for j, v in do.items():
+            acted[i, j] = v
     torch.testing.assert_close(r.cost[r.feasible], recourse.percentile_cost(x, acted, X)[r.feasible])
     assert (r.x_cf[r.feasible, 2] != x[r.feasible, 2]).all()            # x2 moved, at no cost
 

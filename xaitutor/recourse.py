@@ -246,11 +246,14 @@ def _as_action_set(grid, d: int) -> ActionSet:
 class Recourse:
     """``x_cf`` (N, D) the cheapest counterfactual (x itself where none exists), ``cost``
     (N,) its cost (inf where none), ``feasible`` (N,) whether any action flips the
-    decision, ``actions`` per row: the list of "feature: before → after" it takes."""
+    decision, ``actions`` per row: the actions it takes, readable; ``changes`` per row:
+    ``{column: new value}`` of what the person sets (for causal recourse: the intervened
+    nodes only, not their consequences)."""
     x_cf: Tensor
     cost: Tensor
     feasible: Tensor
     actions: list[list[str]] = field(default_factory=list)
+    changes: list[dict[int, float]] = field(default_factory=list)
 
 
 def _linear_weights(model: nn.Module, d: int) -> tuple[Tensor, float]:
@@ -363,18 +366,20 @@ def linear_recourse(model: nn.Module, x: Tensor, grid, X_ref: Tensor, cost: str 
     ref = X_ref.detach().cpu()
     x_cf = x.detach().clone()
     costs = torch.full((len(x),), float("inf"), dtype=torch.float64)
-    ok, actions = torch.zeros(len(x), dtype=torch.bool), []
+    ok, actions, changes = torch.zeros(len(x), dtype=torch.bool), [], []
     for i, row in enumerate(x.detach().cpu()):
         menu = _menu(action_set, row, ref, cost, w)
         chosen = _milp(menu, margin - (float(row.double() @ w) + b), cost)
         if chosen is None:
             actions.append([])
+            changes.append({})
             continue
         new, said = _apply(action_set, row, menu, chosen)
         x_cf[i], ok[i] = new.to(x.device, x.dtype), True
         costs[i] = percentile_cost(row[None], new[None], ref, cost)[0]
         actions.append(said)
-    return Recourse(x_cf, costs, ok, actions)
+        changes.append({int(j): float(new[j]) for j in (new != row).nonzero().flatten()})
+    return Recourse(x_cf, costs, ok, actions, changes)
 
 
 # --- flipsets and audits --------------------------------------------------------------------
@@ -615,14 +620,13 @@ def causal_recourse(model: nn.Module, scm: AdditiveSCM, x: Tensor, grid: Mapping
     feasible = torch.isfinite(price.gather(1, best[:, None]))[:, 0]
     pick = torch.arange(n) * C + best
     x_cf = torch.where(feasible[:, None], x_new[pick], x_cpu).to(x.device, x.dtype)
-    actions = []
+    actions, changes = [], []
     for i in range(n):
-        if not feasible[i]:
-            actions.append([])
-            continue
         c = combos[best[i]]
-        actions.append([f"do(x{j} := {float(values[a][c[a] - 1]):.3g})"
-                        for a, j in enumerate(nodes) if c[a] > 0])
+        do_i = {int(j): float(values[a][c[a] - 1]) for a, j in enumerate(nodes) if c[a] > 0} \
+            if feasible[i] else {}
+        changes.append(do_i)
+        actions.append([f"do(x{j} := {v:.4g})" for j, v in do_i.items()])
     cost_out = torch.where(feasible, price.gather(1, best[:, None])[:, 0].double(),
                            torch.full((n,), float("inf"), dtype=torch.float64))
-    return Recourse(x_cf, cost_out, feasible, actions)
+    return Recourse(x_cf, cost_out, feasible, actions, changes)
