@@ -27,6 +27,7 @@ from xaitutor import (
     models,
     recourse,
     saliency,
+    shapley,
 )
 
 NAN = float("nan")
@@ -509,6 +510,65 @@ RECOURSE_CASES = [
 ]
 
 
+def _blocks4() -> torch.Tensor:
+    """(1, 1, 8, 8) ids of four 4×4 blocks."""
+    return shapley.patches(w().x_img, 4)
+
+
+SHAPLEY_CASES = [
+    (lambda: shapley.exact(w().cnn, w().x_img, 0), ValueError,
+     ("m = 64 features", "at most m = 16", "feature_mask", "kernel_shap", "sampling")),
+    (lambda: shapley.exact(w().cnn, w().x_img, 0, torch.arange(20).repeat(4)[:64].view(1, 1, 8, 8)),
+     ValueError, ("m = 20", "kernel_shap")),
+    (lambda: shapley.exact(w().cnn, w().x_img, 0, torch.zeros(1, 1, 4, 4, dtype=torch.long)),
+     ValueError, ("feature_mask has shape (1, 1, 4, 4)", "broadcastable to x")),
+    (lambda: shapley.exact(w().cnn, w().x_img, 0, _blocks4().float()), ValueError,
+     ("feature_mask must hold integer group ids", "feature_mask.long()")),
+    (lambda: shapley.exact(w().cnn, w().x_img, 0, _blocks4(), baseline=torch.zeros(1, 4, 4)),
+     ValueError, ("baseline has shape (1, 4, 4)", "or a number")),
+    (lambda: shapley.exact(w().cnn, w().x_img, 10, _blocks4()), ValueError, ("target=10", "0..9")),
+    (lambda: shapley.exact(training(w().cnn), w().x_img, 0, _blocks4()), ValueError,
+     ("training mode", "model.eval()")),
+    (lambda: shapley.exact(w().cnn, w().x_img, 0, _blocks4(), batch_size=0), ValueError,
+     ("batch_size", "≥ 1")),
+    (lambda: shapley.sampling(w().cnn, w().x_img, 0, _blocks4(), n_samples=0), ValueError,
+     ("n_samples", "≥ 1")),
+    (lambda: shapley.sampling(w().cnn, w().x_img, 0, _blocks4(), seed="0"), ValueError,
+     ("seed must be an int",)),
+    (lambda: shapley.kernel_shap(w().cnn, w().x_img, 0, _blocks4(), n_samples=1), ValueError,
+     ("n_samples", "≥ 2")),
+    (lambda: shapley.kernel_shap(w().cnn, w().x_img.numpy(), 0, _blocks4()), TypeError,
+     ("x must be a torch.tensor", "torch.as_tensor")),
+    (lambda: shapley.lime(w().cnn, w().x_img, 0, _blocks4(), kernel_width=0.0), ValueError,
+     ("kernel_width", "> 0")),
+    (lambda: shapley.lime(w().cnn, w().x_img, 0, _blocks4(), alpha=-1.0), ValueError,
+     ("alpha", "≥ 0")),
+    (lambda: shapley.lime(w().cnn, w().x_img, 0, _blocks4(), coalitions=torch.ones(5, 3).bool()),
+     ValueError, ("coalitions", "(k, 4)")),
+    (lambda: shapley.lime(w().cnn, with_nan(w().x_img), 0, _blocks4()), ValueError,
+     ("x contains nan", "nan_to_num")),
+    (lambda: shapley.coalition_values(w().cnn, w().x_img, 0, torch.ones(5, 4), _blocks4()),
+     ValueError, ("coalitions must be a bool", "shapley.coalitions(m)")),
+    (lambda: shapley.coalition_values(w().cnn, w().x_img, 0, torch.ones(5, 3).bool(), _blocks4()),
+     ValueError, ("coalitions must have shape (k, 4)",)),
+    (lambda: shapley.coalitions(-1), ValueError, ("m", "≥ 0")),
+    (lambda: shapley.coalitions(30), ValueError, ("2^30", "sample them")),
+    (lambda: shapley.from_game(torch.zeros(6)), ValueError, ("2^m entries", "coalitions(m)")),
+    (lambda: shapley.from_game(np.zeros(4)), TypeError, ("v must be a torch.tensor",
+                                                        "torch.as_tensor")),
+    (lambda: shapley.banzhaf_from_game(torch.zeros(2, 3)), ValueError, ("2^m entries",)),
+    (lambda: shapley.kernel_weights(0), ValueError, ("m", "≥ 1")),
+    (lambda: shapley.superpixels(w().x_img[0, 0]), ValueError, ("x must have shape (n, c, h, w)",)),
+    (lambda: shapley.superpixels(w().x_img, n_segments=0), ValueError, ("n_segments", "≥ 1")),
+    (lambda: shapley.superpixels(w().x_img, compactness=0), ValueError, ("compactness", "> 0")),
+    (lambda: shapley.patches(w().x_img, 9), ValueError, ("size", "1..8")),
+    (lambda: shapley.group_values(torch.rand(6, 1, 8, 8), torch.zeros(2, 1, 8, 8, dtype=torch.long)),
+     ValueError, ("feature_mask has shape (2, 1, 8, 8)", "broadcastable")),
+    (lambda: shapley.explain("shap", w().cnn, w().x_img, 0, _blocks4()), ValueError,
+     ("unknown method", "exact shapley")),
+]
+
+
 def _id(words: tuple[str, ...], f) -> str:
     code = f.__code__
     return f"L{code.co_firstlineno}-{words[0][:30]}"
@@ -516,7 +576,8 @@ def _id(words: tuple[str, ...], f) -> str:
 
 CASES = [*saliency_cases(),
          *(pytest.param(f, e, words, id=_id(words, f)) for f, e, words in OTHER_CASES),
-         *(pytest.param(f, e, words, id=_id(words, f)) for f, e, words in RECOURSE_CASES)]
+         *(pytest.param(f, e, words, id=_id(words, f)) for f, e, words in RECOURSE_CASES),
+         *(pytest.param(f, e, words, id=_id(words, f)) for f, e, words in SHAPLEY_CASES)]
 
 
 @pytest.mark.parametrize("call, exc, words", CASES)
@@ -535,7 +596,8 @@ def test_every_public_function_is_fed_bad_input(monkeypatch):
     import inspect
     modules = {"saliency": saliency, "metrics": metrics, "concepts": concepts,
                "influence": influence, "counterfactuals": counterfactuals, "latent": latent,
-               "models": models, "core": core, "data": data, "recourse": recourse}
+               "models": models, "core": core, "data": data, "recourse": recourse,
+               "shapley": shapley}
     exempt = {"check",            # raises AssertionError by design: it *is* a check
               "peak_memory_gb",   # takes no argument
               "digits"}           # takes no argument
