@@ -465,3 +465,72 @@ def test_explain_calls_each_method():
     for name, ref in direct.items():
         n = {"permutation sampling": 5, "KernelSHAP": 100, "LIME": 100}.get(name)
         assert torch.equal(shapley.explain(name, model, x, 0, mask, n_samples=n), ref), name
+
+
+# --- widgets --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shape_images():
+    x, y, _ = data.shapes(4, seed=3)
+    return _cnn(48), x, y
+
+
+def test_shapley_explorer_draws_every_method_and_keeps_what_it_computed(shape_images, monkeypatch):
+    from xaitutor.widgets import shapley_explorer
+    model, x, y = shape_images
+    box = shapley_explorer(model, x, y, n_segments=(4, 8), max_exact=12)
+    assert box.image.value and "Σ attributions" in box.status.value
+    pictures = {box.image.value}
+    for method in shapley.METHODS:
+        box.controls["method"].value = method
+        assert "⚠" not in box.status.value, box.status.value
+        pictures.add(box.image.value)
+    assert len(pictures) == len(shapley.METHODS)
+    calls = []
+    monkeypatch.setattr(shapley, "explain", lambda *a, **k: calls.append(a) or None)
+    box.controls["method"].value = "KernelSHAP"                # seen before: from memory
+    assert not calls and "kept from before" in box.status.value
+
+
+def test_shapley_explorer_exact_map_sums_to_the_score_gap(shape_images):
+    from xaitutor.widgets import shapley_explorer
+    model, x, y = shape_images
+    box = shapley_explorer(model, x, y, n_segments=(4, 8), max_exact=12)
+    box.controls["index"].value = 2
+    text = box.status.value
+    total = float(text.split("Σ attributions ")[1].split(" ")[0])
+    gap = float(text.split("f(x) − f(baseline) ")[1].split(" ")[0].split("<")[0])
+    assert total == pytest.approx(gap, abs=0.011)
+
+
+def test_shapley_explorer_refuses_exact_beyond_its_limit_and_keeps_working(shape_images):
+    from xaitutor.widgets import shapley_explorer
+    model, x, y = shape_images
+    box = shapley_explorer(model, x, y, n_segments=(4, 16), max_exact=6)
+    box.controls["n_segments"].value = 16
+    assert "⚠" in box.status.value and "KernelSHAP" in box.status.value
+    box.controls["method"].value = "KernelSHAP"
+    assert "⚠" not in box.status.value
+    box.controls["index"].value = 9
+    assert "0..3" in box.status.value
+
+
+def test_coalition_explorer_shows_the_game_and_marginal_contributions():
+    from xaitutor.widgets import coalition_explorer
+    model = _mlp(4, seed=49, dtype=torch.float64)
+    x = torch.tensor([[1.0, 2.0, -1.0, 0.5]], dtype=torch.float64)
+    box = coalition_explorer(model, x, 1, names=["a", "b", "c", "d"], baseline=0.2)
+    table = _game_table(model, x, 1, torch.arange(4)[None], 4, torch.full_like(x, 0.2))
+    assert f"v(all) = {table[15]:.2f}" in box.status.value and f"v(∅) = {table[0]:.2f}" in box.status.value
+    torch.testing.assert_close(box.last["shapley"], shapley.from_game(table))
+    before = box.image.value
+    box.controls["b in S"].value = False                      # S = {a, c, d}: bits 0, 2, 3
+    s = 0b1101
+    assert box.image.value != before and "S holds 3 of 4" in box.status.value
+    assert box.last["value"] == pytest.approx(table[s].item(), abs=1e-12)
+    expected = [table[s] - table[s ^ 1], table[s | 2] - table[s], table[s] - table[s ^ 4],
+                table[s] - table[s ^ 8]]
+    torch.testing.assert_close(box.last["marginal"], torch.stack(expected))
+    with pytest.raises(ValueError, match="names has 2 entries"):
+        coalition_explorer(model, x, 1, names=["a", "b"])
