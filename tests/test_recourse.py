@@ -96,10 +96,28 @@ def credit():
     actions = ActionSet.from_data(
         x, enc, immutable=("age", "sex", "job", "housing", "purpose"),
         one_way={"saving_accounts": 1}, forbidden={"saving_accounts": ["not_known"], "checking_account": ["not_known"]},
-        order={"saving_accounts": ["little", "moderate", "quite rich", "rich"]})
+        order={"saving_accounts": ["little", "moderate", "quite rich", "rich"],
+               "checking_account": ["little", "moderate", "rich"]})
     with torch.no_grad():
         rejected = x[model(x).argmax(1) == 0]
     return model, x, y, enc, actions, rejected
+
+
+def test_a_category_switch_costs_the_share_of_people_it_passes_in_the_order(credit):
+    """With an action set, savings little → rich costs the share of applicants ranked above
+    little and up to rich (moderate, quite rich, rich) — not a sum over one-hot columns."""
+    model, x, y, enc, actions, rejected = credit
+    rows = enc.decode(x)
+    share = lambda *cats: sum(r["saving_accounts"] in cats for r in rows) / len(rows)
+    person = next(i for i, r in enumerate(rows) if r["saving_accounts"] == "little" and r["checking_account"] == "little")
+    moved = x[person].clone()
+    cols = enc.columns_of("saving_accounts")
+    moved[cols] = 0.0
+    moved[cols[enc.categorical["saving_accounts"].index("rich")]] = 1.0
+    cost = recourse.percentile_cost(x[person:person + 1], moved[None], x, action_set=actions)
+    assert cost.item() == pytest.approx(share("moderate", "quite rich", "rich"), abs=1e-12)
+    dearer = recourse.percentile_cost(x[person:person + 1], moved[None], x)       # one-hot columns
+    assert dearer.item() == pytest.approx(share("little") + share("rich"), abs=1e-12)
 
 
 def test_credit_recourse_respects_the_action_set(credit):
@@ -209,7 +227,7 @@ def test_scm_counterfactual_equals_the_closed_form():
     cf1 = scm.counterfactual(x, {1: 3.0})
     torch.testing.assert_close(cf1[:, 0], x[:, 0])
     torch.testing.assert_close(cf1[:, 2], x[:, 2] + a21 * (3.0 - x[:, 1]))
-    assert scm.children(0) == [1, 2] and scm.children(3) == []
+    assert scm.descendants(0) == [1, 2] and scm.descendants(3) == []
     torch.testing.assert_close(scm.counterfactual(x, {}), x)            # no action, no change
 
 
@@ -231,13 +249,14 @@ def test_causal_recourse_equals_brute_force(seed):
     model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2)).double().eval()
     grid = {0: [-1.0, 0.0, 1.0, 2.0], 3: [-2.0, 0.0, 2.0]}
     x = X[:15]
-    r = recourse.causal_recourse(model, scm, x, grid, X)
+    one_way = {0: +1} if seed == 2 else None                  # x0 may only rise (per person)
+    r = recourse.causal_recourse(model, scm, x, grid, X, one_way=one_way)
     for i in range(len(x)):
         best = float("inf")
         for v0 in [None, *grid[0]]:
             for v3 in [None, *grid[3]]:
                 do = {j: v for j, v in ((0, v0), (3, v3)) if v is not None}
-                if not do:
+                if not do or (one_way and v0 is not None and v0 < float(x[i, 0])):
                     continue
                 new = scm.counterfactual(x[i:i + 1], do)
                 if int(model(new).argmax(1)) != 1:

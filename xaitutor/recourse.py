@@ -42,19 +42,33 @@ def _cdf(X_ref: Tensor, values: Tensor, columns) -> Tensor:
     return q.view(v.shape)
 
 
-def percentile_cost(x: Tensor, x_new: Tensor, X_ref: Tensor, kind: str = "percentile") -> Tensor:
-    """Ustun et al.'s cost of moving rows ``x`` ``(N, D)`` to ``x_new`` (same shape):
-    ``"percentile"`` Σ_j |Q_j(x'_j) − Q_j(x_j)|, ``"max_percentile"`` max_j of the same,
-    with Q_j the empirical CDF of ``X_ref[:, j]`` (fraction of values ≤ v). A move to a
-    value many people have beyond yours is expensive; a move within a crowd is not."""
+def percentile_cost(x: Tensor, x_new: Tensor, X_ref: Tensor, kind: str = "percentile",
+                    action_set: ActionSet | None = None) -> Tensor:
+    """The cost of moving rows ``x`` ``(N, D)`` to ``x_new`` (same shape) in percentiles of
+    the population ``X_ref`` (Ustun, Spangher & Liu 2019): ``"percentile"`` the total shift
+    Σ_j |Q_j(x'_j) − Q_j(x_j)|, ``"max_percentile"`` the largest (the paper's MPS), with
+    Q_j the empirical CDF of feature j in ``X_ref`` (the fraction of people with a value ≤ v).
+    A move past many people is expensive; a move where few people are is cheap. (The
+    paper's other cost, the total *log*-percentile shift, weighs moves near the top more.)
+
+    Without ``action_set`` every column is a feature. With one, a categorical feature
+    (one-hot columns) is one feature measured on its ``order``: Q(r) is the share of
+    people whose category ranks ≤ r (categories outside the order rank below all).
+    """
     _checks.tensor(x, "x", dim=2, shape_hint="(N, D)")
     _checks.tensor(X_ref, "X_ref", dim=2, shape_hint="(n, D)")
     if x_new.shape != x.shape or X_ref.shape[1] != x.shape[1]:
         raise ValueError(f"x {tuple(x.shape)}, x_new {tuple(x_new.shape)} and X_ref "
                          f"{tuple(X_ref.shape)} must share their columns (and x, x_new their shape)")
     _checks.choice(kind, "kind", COSTS)
-    cols = list(range(x.shape[1]))
-    shift = (_cdf(X_ref, x_new, cols) - _cdf(X_ref, x, cols)).abs()
+    if action_set is None:
+        cols = list(range(x.shape[1]))
+        shift = (_cdf(X_ref, x_new, cols) - _cdf(X_ref, x, cols)).abs()
+    else:
+        if action_set.n_columns != x.shape[1]:
+            raise ValueError(f"the action set is for {action_set.n_columns} columns but x has {x.shape[1]}")
+        shift = torch.stack([(f.percentile(X_ref, x_new[:, f.columns]) - f.percentile(X_ref, x[:, f.columns])).abs()
+                             for f in action_set.features], 1)
     return shift.sum(1) if kind == "percentile" else shift.amax(1)
 
 
@@ -72,6 +86,20 @@ class _Feature:
     forbidden: set[int] = field(default_factory=set)   # categories nobody may choose
     unit: tuple[float, float] = (0.0, 1.0)  # numeric: (mean, std) back to readable units
 
+    def rank(self, value: Tensor) -> Tensor:
+        """Numeric: the value itself; categorical: its rank in ``order`` (−1 if unranked)."""
+        if len(self.columns) == 1:
+            return value[..., 0].double()
+        ranks = torch.tensor(self.order if self.order is not None else [-1] * len(self.columns),
+                             dtype=torch.float64)
+        return ranks[value.argmax(-1)]
+
+    def percentile(self, X_ref: Tensor, value: Tensor) -> Tensor:
+        """Q(value): the share of ``X_ref``'s people at or below ``value`` (..., c) on this feature."""
+        ref = self.rank(X_ref[:, self.columns].detach().cpu()).sort().values
+        v = self.rank(value.detach().cpu())
+        return torch.searchsorted(ref.contiguous(), v.reshape(-1).contiguous(), right=True).double().view(v.shape) / len(ref)
+
     def show(self, value: Tensor) -> str:
         """How a value of this feature reads (original units, or the category's name)."""
         if len(self.columns) > 1:
@@ -83,12 +111,13 @@ class ActionSet:
     """What each person may change, feature by feature, built from data.
 
     Numeric columns move on a grid of values people in ``X_ref`` really have (``n_grid``
-    evenly spaced percentiles, plus the row's own value); categorical features (one-hot
-    groups of an encoder) switch to another category, except ``forbidden`` ones (such
-    as "unknown"); ``immutable`` features never change; ``one_way`` features only rise
-    (+1) or only fall (−1) — for a categorical feature give its categories' order in
-    ``order`` (e.g. savings little < moderate < rich). ``bounds`` (name → (lo, hi) in
-    the encoded scale) clip a numeric grid. ``print(action_set)`` shows the table.
+    evenly spaced percentiles, each an observed value); categorical features (one-hot
+    groups of an encoder) switch to another category, except ``forbidden`` ones; a
+    categorical feature that may change needs its categories' ``order`` (e.g. savings
+    little < moderate < rich; unlisted categories rank below all), on which its cost is
+    measured; ``immutable`` features never change; ``one_way`` features only rise (+1) or
+    only fall (−1). ``bounds`` (name → (lo, hi) in the encoded scale) clip a numeric
+    grid. ``print(action_set)`` shows the table.
     """
 
     def __init__(self, features: list[_Feature], n_columns: int):
@@ -131,7 +160,7 @@ class ActionSet:
         qs = torch.linspace(0, 1, n_grid, dtype=torch.float64)
         for j, name in enumerate(numeric):
             col = (encoder.columns_of(name)[0] if encoder is not None else j)
-            grid = torch.quantile(X_ref[:, col].double(), qs).unique()
+            grid = torch.quantile(X_ref[:, col].double(), qs, interpolation="lower").unique()
             if name in bounds:
                 lo, hi = bounds[name]
                 grid = grid[(grid >= lo) & (grid <= hi)]
@@ -147,6 +176,10 @@ class ActionSet:
                 raise ValueError(f"{name} has the categories {list(cats)}; unknown: "
                                  f"{bad or [c for c in order[name] if c not in cats]}")
             rank = None
+            if name not in immutable and name not in order:
+                raise ValueError(f"{name} is a category that may change: give its order (the cost of a "
+                                 f"switch is measured on it), e.g. order={{{name!r}: {list(cats)}}}, "
+                                 "or make it immutable")
             if name in order:
                 missing = [c for c in cats if c not in order[name] and c not in forbidden.get(name, ())]
                 if missing and name in one_way:
@@ -288,9 +321,9 @@ def _menu(action_set: ActionSet, x_row: Tensor, X_ref: Tensor, kind: str,
           w: Tensor | None = None) -> _Menu:
     owner, values, labels, gain, cost = [], [], [], [], []
     for f, vals, labs in action_set.options(x_row):
-        cols = action_set.features[f].columns
-        shift = (_cdf(X_ref, vals, cols) - _cdf(X_ref, x_row[cols][None], cols)).abs()
-        cost += (shift.sum(1) if kind == "percentile" else shift.amax(1)).tolist()
+        feat = action_set.features[f]
+        cols = feat.columns
+        cost += (feat.percentile(X_ref, vals) - feat.percentile(X_ref, x_row[cols][None])).abs().tolist()
         if w is not None:
             gain += ((vals.double() - x_row[cols].double()) @ w[cols]).tolist()
         owner += [f] * len(vals)
@@ -376,7 +409,7 @@ def linear_recourse(model: nn.Module, x: Tensor, grid, X_ref: Tensor, cost: str 
             continue
         new, said = _apply(action_set, row, menu, chosen)
         x_cf[i], ok[i] = new.to(x.device, x.dtype), True
-        costs[i] = percentile_cost(row[None], new[None], ref, cost)[0]
+        costs[i] = percentile_cost(row[None], new[None], ref, cost, action_set)[0]
         actions.append(said)
         changes.append({int(j): float(new[j]) for j in (new != row).nonzero().flatten()})
     return Recourse(x_cf, costs, ok, actions, changes)
@@ -389,6 +422,7 @@ class Flipset:
     """The k cheapest distinct ways one person can flip the decision, cheapest first:
     ``items[i] = (cost, actions, x_cf)``; no item's features contain an earlier item's."""
     items: list[tuple[float, list[str], Tensor]]
+    features: list[list[str]] = field(default_factory=list)     # per item: the features it changes
 
     def __repr__(self) -> str:
         if not self.items:
@@ -414,16 +448,17 @@ def flipsets(model: nn.Module, x: Tensor, grid, X_ref: Tensor, k: int = 5,
     row, ref = x[0].detach().cpu(), X_ref.detach().cpu()
     menu = _menu(action_set, row, ref, cost, w)
     need = margin - (float(row.double() @ w) + b)
-    items, found = [], []
+    items, found, names = [], [], []
     for _ in range(k):
         chosen = _milp(menu, need, cost, found)
         if chosen is None:
             break
         new, said = _apply(action_set, row, menu, chosen)
-        items.append((float(percentile_cost(row[None], new[None], ref, cost)[0]), said,
+        items.append((float(percentile_cost(row[None], new[None], ref, cost, action_set)[0]), said,
                       new.to(x.device, x.dtype)))
         found.append({int(menu.owner[j]) for j in chosen})
-    return Flipset(items)
+        names.append([action_set.features[int(menu.owner[j])].name for j in chosen])
+    return Flipset(items, names)
 
 
 @dataclass
@@ -508,7 +543,7 @@ class AdditiveSCM:
                 ps.difference_update(ready)
         return order
 
-    def children(self, node: int) -> list[int]:
+    def descendants(self, node: int) -> list[int]:
         """Every descendant of ``node`` (what an intervention on it changes), in causal order."""
         out, frontier = set(), {node}
         while frontier:
@@ -566,14 +601,15 @@ class AdditiveSCM:
 
 def causal_recourse(model: nn.Module, scm: AdditiveSCM, x: Tensor, grid: Mapping[int, Sequence[float]],
                     X_ref: Tensor, cost: str = "percentile", target: int = 1,
-                    batch_size: int = 65536) -> Recourse:
+                    one_way: Mapping[int, int] | None = None, batch_size: int = 65536) -> Recourse:
     """The cheapest set of interventions (Karimi, Schölkopf & Valera 2021): for each row of
     ``x``, every combination of do(x_j := v) over the actionable nodes of ``grid``
     (``{node: values}``; each node left alone or set to one of its values) is pushed
     through the SCM (:meth:`AdditiveSCM.counterfactual`), and the cheapest whose
     consequences the model (any model) gives ``target`` is returned. The cost counts the
     actions — the percentile shifts of the intervened nodes — not their consequences.
-    Exact over the grid, by enumeration, batched."""
+    ``one_way`` (node → +1 or −1) lets a node's intervention only raise (lower) it, per
+    person. Exact over the grid (not the continuous optimum), by enumeration, batched."""
     _checks.module(model)
     _checks.tensor(x, "x", dim=2, shape_hint="(N, D)", model=model)
     _checks.choice(cost, "cost", COSTS)
@@ -588,6 +624,10 @@ def causal_recourse(model: nn.Module, scm: AdditiveSCM, x: Tensor, grid: Mapping
         raise ValueError(f"grid names unknown nodes {unknown}; the nodes are 0..{scm.n_nodes - 1}")
     if not nodes or any(len(grid[j]) == 0 for j in nodes):
         raise ValueError("grid needs at least one actionable node, each with at least one value")
+    one_way = dict(one_way or {})
+    if any(j not in nodes or v not in (1, -1) for j, v in one_way.items()):
+        raise ValueError(f"one_way maps nodes of grid {nodes} to +1 (may only rise) or -1 (may only "
+                         f"fall), got {one_way}")
     values = [torch.as_tensor(grid[j], dtype=torch.float64).flatten() for j in nodes]
     # every combination: index 0 = leave the node alone, k ≥ 1 = set it to values[k − 1]
     combos = torch.cartesian_prod(*[torch.arange(len(v) + 1) for v in values]).view(-1, len(nodes))
@@ -615,6 +655,11 @@ def causal_recourse(model: nn.Module, scm: AdditiveSCM, x: Tensor, grid: Mapping
     for a, j in enumerate(nodes):                     # the actions alone, for their cost
         acted[:, j] = do[j].to(rows.dtype)
     price = percentile_cost(rows, acted, ref, cost).view(n, C)
+    wrong_way = torch.zeros(n * C, dtype=torch.bool)
+    for a, j in enumerate(nodes):
+        if j in one_way:
+            wrong_way |= (combos[:, a].repeat(n) > 0) & ((do[j] - rows[:, j].double()) * one_way[j] < 0)
+    price = price.masked_fill(wrong_way.view(n, C), float("inf"))
     price = torch.where(pred == target, price, torch.full_like(price, float("inf")))
     best = price.argmin(1)
     feasible = torch.isfinite(price.gather(1, best[:, None]))[:, 0]

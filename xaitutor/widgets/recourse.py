@@ -83,7 +83,7 @@ def scm_explorer(model: torch.nn.Module, scm: recourse.AdditiveSCM, x: Tensor,
         independent = xi.clone()
         for j, v in do.items():
             independent[0, j] = v
-        moved = set(do) | {d for j in do for d in scm.children(j)}
+        moved = set(do) | {d for j in do for d in scm.descendants(j)}
         rows = ""
         for j, name in enumerate(names):
             why = "do" if j in do else ("downstream" if j in moved else "")
