@@ -75,9 +75,11 @@ def _scores_and_grads(model: nn.Module, x: Tensor, target: Tensor,
                       batch_size: int | None = None) -> tuple[Tensor, Tensor]:
     """Target scores ``(M,)`` and their gradients w.r.t. ``x`` ``(M, ...)``, in chunks."""
     def one(xb: Tensor, tb: Tensor) -> tuple[Tensor, Tensor]:
-        xb = xb.detach().requires_grad_(True)
-        s = _pick(_forward(model, xb), tb)
-        (g,) = torch.autograd.grad(s.sum(), xb)
+        xb = xb.detach().requires_grad_(True)       # a fresh leaf: frozen models work too
+        with torch.enable_grad():                   # also when called under torch.no_grad()
+            s = _pick(_forward(model, xb), tb)
+            total = s.sum()
+        (g,) = torch.autograd.grad(total, xb)
         return s.detach(), g
 
     return batched(one, x, target, batch_size=batch_size)
@@ -196,18 +198,55 @@ def _check_layer(model: nn.Module, layer: nn.Module) -> None:
                          "e.g. model.features[-1] (see print(model))")
 
 
-def _layer_output(model: nn.Module, layer: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
-    """Model output and the output of ``layer`` (kept in the graph)."""
-    store = {}
-    handle = layer.register_forward_hook(lambda mod, inp, out: store.__setitem__("a", out))
+def _module_path(model: nn.Module, module: nn.Module) -> str:
+    """How to reach ``module`` from ``model`` in Python: ``model.layer1[0]``."""
+    name = next(n for n, m in model.named_modules() if m is module)
+    return "model" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in name.split(".") if p)
+
+
+def _layer_output(model: nn.Module, layer: nn.Module, x: Tensor,
+                  grad: bool = False) -> tuple[Tensor, Tensor]:
+    """Model output and the output A of ``layer``.
+
+    The hook hands the rest of the model a copy of A, so an in-place op after the layer
+    (``nn.ReLU(inplace=True)``, ResNet's ``out += identity``) overwrites the copy, not A.
+    With ``grad=True`` the forward pass records gradients and A is kept in the graph (the
+    copy is computed from it); when nothing upstream requires grad (a frozen model, a
+    layer that sees the input first) A becomes a leaf that does, so ∂S/∂A exists. The
+    model's parameters are never touched.
+    """
+    seen = []
+
+    def keep(module: nn.Module, inputs, out):
+        if not isinstance(out, Tensor):
+            raise ValueError(f"the layer returns {type(out).__name__}, not a tensor; pick a "
+                             "convolutional layer whose output is a feature map (N, K, h, w)")
+        if grad and not out.requires_grad:
+            out = out.detach().requires_grad_(True)
+        seen.append(out)
+        return out.clone()
+
+    handle = layer.register_forward_hook(keep)
     try:
-        out = _forward(model, x)
+        with torch.set_grad_enabled(grad):
+            out = _forward(model, x)
     finally:
         handle.remove()
-    if store["a"].dim() != 4:
+    if not seen:
+        raise ValueError("the layer did not run when the model was called on x, so it has no "
+                         "feature map; pick a layer that forward() uses (see print(model))")
+    if len(seen) > 1:
+        parent = next((n for n, m in model.named_modules()
+                       if any(c is layer for c in m.children())), None)
+        where = f", e.g. {_module_path(model, model.get_submodule(parent))}" if parent else ""
+        raise ValueError(f"the layer runs {len(seen)} times in one forward pass (a module "
+                         "applied more than once, like the ReLU of a torchvision BasicBlock), "
+                         f"so it has no single feature map; pick a layer that runs once{where}")
+    a = seen[0]
+    if a.dim() != 4:
         raise ValueError(f"the layer's output must be a feature map (N, K, h, w), got "
-                         f"{tuple(store['a'].shape)}; pick a convolutional layer")
-    return out, store["a"]
+                         f"{tuple(a.shape)}; pick a convolutional layer")
+    return out, a
 
 
 def _upsample(maps: Tensor, x: Tensor) -> Tensor:
@@ -221,13 +260,17 @@ def grad_cam(model: nn.Module, x: Tensor, target: int | Tensor, layer: nn.Module
 
     Returns ``(N, 1, H, W)`` (bilinearly upsampled to x) or, with ``upsample=False``,
     ``(N, 1, h, w)`` at the layer's resolution — equal to Captum's
-    ``LayerGradCam(model, layer).attribute(x, target, relu_attributions=True)``.
+    ``LayerGradCam(model, layer).attribute(x, target, relu_attributions=True)``. A is the
+    layer's own output even when an in-place op follows it, and a frozen model
+    (``requires_grad=False`` everywhere) works and stays frozen.
     """
     _check_model_and_x(model, x, min_dim=4)
     _check_layer(model, layer)
     t = _targets(target, len(x), x.device)
-    out, a = _layer_output(model, layer, x.detach())
-    (g,) = torch.autograd.grad(_pick(out, t).sum(), a)
+    out, a = _layer_output(model, layer, x.detach(), grad=True)
+    with torch.enable_grad():
+        score = _pick(out, t).sum()
+    (g,) = torch.autograd.grad(score, a)
     alpha = g.mean(dim=(2, 3), keepdim=True)                            # (N, K, 1, 1)
     maps = F.relu((alpha * a).sum(1, keepdim=True)).detach()             # (N, 1, h, w)
     return _upsample(maps, x) if upsample else maps
@@ -243,8 +286,8 @@ def cam(model: nn.Module, x: Tensor, target: int | Tensor, layer: nn.Module, fc:
     if not isinstance(fc, nn.Linear):
         raise ValueError("fc must be the nn.Linear after the global average pooling")
     t = _targets(target, len(x), x.device)
+    out, a = _layer_output(model, layer, x)
     with torch.no_grad():
-        out, a = _layer_output(model, layer, x)
         _pick(out, t)                                                    # checks the targets
         if a.shape[1] != fc.in_features:
             raise ValueError(f"layer gives {a.shape[1]} maps but fc expects {fc.in_features} "
@@ -364,14 +407,15 @@ def meaningful_perturbation(model: nn.Module, x: Tensor, target: int | Tensor,
     m_logit.requires_grad_(True)
     opt = torch.optim.Adam([m_logit], lr=lr)
     for _ in range(steps):
-        small = torch.sigmoid(m_logit)                                  # (N, 1, s, s)
-        m = _upsample(small, x)                                         # (N, 1, H, W)
-        p = _pick(_forward(model, m * x + (1 - m) * blurred).softmax(1), t)
-        tv_term = ((small[..., 1:, :] - small[..., :-1, :]).abs().mean(dim=(1, 2, 3)) +
-                   (small[..., :, 1:] - small[..., :, :-1]).abs().mean(dim=(1, 2, 3)))
-        loss = l1 * (1 - small).mean(dim=(1, 2, 3)) + tv * tv_term + p
-        opt.zero_grad()
-        loss.sum().backward()
+        with torch.enable_grad():
+            small = torch.sigmoid(m_logit)                              # (N, 1, s, s)
+            m = _upsample(small, x)                                     # (N, 1, H, W)
+            p = _pick(_forward(model, m * x + (1 - m) * blurred).softmax(1), t)
+            tv_term = ((small[..., 1:, :] - small[..., :-1, :]).abs().mean(dim=(1, 2, 3)) +
+                       (small[..., :, 1:] - small[..., :, :-1]).abs().mean(dim=(1, 2, 3)))
+            loss = (l1 * (1 - small).mean(dim=(1, 2, 3)) + tv * tv_term + p).sum()
+        # the mask's gradient only: the model's .grad stays as it was, frozen or not
+        (m_logit.grad,) = torch.autograd.grad(loss, m_logit)
         opt.step()
     with torch.no_grad():
         return 1 - _upsample(torch.sigmoid(m_logit), x)
@@ -409,10 +453,10 @@ def class_model_visualization(model: nn.Module, target: int | Tensor, shape: tup
     img = centre.expand(n, *shape).clone().requires_grad_(True)
     opt = torch.optim.Adam([img], lr=lr)
     for _ in range(steps):
-        score = _pick(_forward(model, img), t)
-        loss = -(score - l2 * ((img - centre) ** 2).flatten(1).sum(1)).sum()
-        opt.zero_grad()
-        loss.backward()
+        with torch.enable_grad():
+            score = _pick(_forward(model, img), t)
+            loss = -(score - l2 * ((img - centre) ** 2).flatten(1).sum(1)).sum()
+        (img.grad,) = torch.autograd.grad(loss, img)    # the image's only: model .grad untouched
         opt.step()
         if bounds is not None:
             with torch.no_grad():
