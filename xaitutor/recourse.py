@@ -85,6 +85,7 @@ class _Feature:
     order: list[int] | None = None  # categories: rank of each value for one-way moves
     forbidden: set[int] = field(default_factory=set)   # categories nobody may choose
     unit: tuple[float, float] = (0.0, 1.0)  # numeric: (mean, std) back to readable units
+    _sorted_ref: tuple | None = field(default=None, repr=False, compare=False)
 
     def rank(self, value: Tensor) -> Tensor:
         """Numeric: the value itself; categorical: its rank in ``order`` (−1 if unranked)."""
@@ -96,7 +97,10 @@ class _Feature:
 
     def percentile(self, X_ref: Tensor, value: Tensor) -> Tensor:
         """Q(value): the share of ``X_ref``'s people at or below ``value`` (..., c) on this feature."""
-        ref = self.rank(X_ref[:, self.columns].detach().cpu()).sort().values
+        key = (X_ref.data_ptr(), tuple(X_ref.shape), X_ref._version, X_ref.device)
+        if self._sorted_ref is None or self._sorted_ref[0] != key:          # sort the population once
+            self._sorted_ref = (key, self.rank(X_ref[:, self.columns].detach().cpu()).sort().values)
+        ref = self._sorted_ref[1]
         v = self.rank(value.detach().cpu())
         return torch.searchsorted(ref.contiguous(), v.reshape(-1).contiguous(), right=True).double().view(v.shape) / len(ref)
 
