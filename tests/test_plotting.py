@@ -72,3 +72,25 @@ def test_figure_to_png_reuses_the_layout_of_the_same_grid():
     other.subplots(2, 1)
     plotting.figure_to_png(other, layout)                 # another grid: laid out afresh
     assert len(layout) == 2
+
+
+def test_segment_edges_run_between_pixels_of_different_segments():
+    mask = torch.tensor([[0, 0, 1], [0, 0, 1], [2, 2, 2]])
+    lines = plotting.segment_edges(mask)
+    vertical = {((1.5, -0.5), (1.5, 0.5)), ((1.5, 0.5), (1.5, 1.5))}          # 0 | 1 in rows 0, 1
+    horizontal = {((c - 0.5, 1.5), (c + 0.5, 1.5)) for c in range(3)}         # rows 1 / 2
+    assert set(lines) == vertical | horizontal and len(lines) == 5
+    fig, ax = plotting.plt.subplots()
+    plotting.plot_segments(ax, torch.rand(1, 3, 3), mask[None], title="t")
+    assert ax.get_title() == "t" and len(ax.collections) == 1
+    plotting.plt.close(fig)
+
+
+def test_plot_attribution_keeps_the_diverging_scale_when_asked():
+    fig, (a, b) = plotting.plt.subplots(1, 2)
+    positive = torch.rand(1, 4, 4)
+    plotting.plot_attribution(a, torch.rand(1, 4, 4), positive)
+    plotting.plot_attribution(b, torch.rand(1, 4, 4), positive, signed=True)
+    assert a.images[1].get_cmap().name == "viridis" and b.images[1].get_cmap().name == "RdBu_r"
+    assert b.images[1].get_clim() == (-float(positive.max()), float(positive.max()))
+    plotting.plt.close(fig)

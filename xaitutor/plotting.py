@@ -12,7 +12,8 @@ from matplotlib.colors import ListedColormap
 from torch import Tensor
 
 __all__ = ["use_projector_style", "OKABE_ITO", "principal_plane", "plot_decision_regions",
-           "plot_grouped_bars", "plot_curves", "figure_to_png", "plot_attribution"]
+           "plot_grouped_bars", "plot_curves", "figure_to_png", "plot_attribution",
+           "segment_edges", "plot_segments"]
 
 # Okabe & Ito (2008), "Color universal design": distinguishable by every common form of
 # colour blindness.
@@ -135,17 +136,18 @@ def plot_curves(ax: plt.Axes, curves: Mapping[str, Sequence[float]], xlabel: str
 
 
 def plot_attribution(ax: plt.Axes, image: Tensor, attribution: Tensor, title: str = "",
-                     alpha: float = 0.65, colorbar: bool = False) -> None:
+                     alpha: float = 0.65, colorbar: bool = False, signed: bool | None = None) -> None:
     """A map over its image: the image in grey, the map on top. Signed maps use a
     diverging blue–red scale centred on 0 (red: evidence for the class); maps that are
-    never negative use viridis. ``image`` is ``(C, H, W)``; ``attribution`` ``(C or 1,
-    H, W)`` is summed over channels."""
+    never negative use viridis — unless ``signed=True``, which keeps the diverging scale
+    (a row of signed maps where one happens to be all positive). ``image`` is
+    ``(C, H, W)``; ``attribution`` ``(C or 1, H, W)`` is summed over channels."""
     img = image.detach().float().cpu()
     img = (img.mean(0) if img.dim() == 3 else img).numpy()
     a = attribution.detach().float().cpu()
     a = (a.sum(0) if a.dim() == 3 else a).numpy()
     ax.imshow(img, cmap="gray", interpolation="nearest")
-    if (a < 0).any():
+    if signed or (signed is None and (a < 0).any()):
         lim = float(np.abs(a).max()) or 1.0
         im = ax.imshow(a, cmap="RdBu_r", vmin=-lim, vmax=lim, alpha=alpha, interpolation="nearest")
     else:
@@ -153,6 +155,30 @@ def plot_attribution(ax: plt.Axes, image: Tensor, attribution: Tensor, title: st
                        interpolation="nearest")
     if colorbar:
         ax.figure.colorbar(im, ax=ax, shrink=0.8)
+    ax.set(title=title, xticks=[], yticks=[])
+    ax.grid(False)
+
+
+def segment_edges(mask: Tensor) -> list[tuple[tuple[float, float], tuple[float, float]]]:
+    """The borders between segments of a segmentation ``(H, W)`` (e.g. superpixel ids):
+    line segments ((x0, y0), (x1, y1)) along the pixel edges where two neighbouring
+    pixels lie in different segments, in ``imshow``'s coordinates (pixel centres at
+    integers)."""
+    s = mask.detach().cpu().numpy()
+    lines = [((c + 0.5, r - 0.5), (c + 0.5, r + 0.5)) for r, c in zip(*np.nonzero(s[:, :-1] != s[:, 1:]))]
+    lines += [((c - 0.5, r + 0.5), (c + 0.5, r + 0.5)) for r, c in zip(*np.nonzero(s[:-1, :] != s[1:, :]))]
+    return lines
+
+
+def plot_segments(ax: plt.Axes, image: Tensor, mask: Tensor, title: str = "") -> None:
+    """An image ``(C, H, W)`` in grey with the borders of its segments ``(H, W)`` (or
+    ``(1, H, W)``) drawn as orange lines (Okabe & Ito) along the pixel edges."""
+    from matplotlib.collections import LineCollection
+
+    img = image.detach().float().cpu()
+    ax.imshow((img.mean(0) if img.dim() == 3 else img).numpy(), cmap="gray", interpolation="nearest")
+    ax.add_collection(LineCollection(segment_edges(mask.reshape(mask.shape[-2:])),
+                                     colors=OKABE_ITO[1], linewidths=2.5))
     ax.set(title=title, xticks=[], yticks=[])
     ax.grid(False)
 

@@ -8,27 +8,17 @@ from collections.abc import Sequence
 import ipywidgets as widgets
 import numpy as np
 import torch
-from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from torch import Tensor
 
 from .. import _checks, shapley
-from ..plotting import OKABE_ITO, plot_attribution
+from ..plotting import OKABE_ITO, plot_attribution, plot_segments
 from ._explorer import Explorer
 
 __all__ = ["shapley_explorer", "coalition_explorer", "WIDGET_SAMPLES"]
 
 #: Model calls the explorer spends per estimate (orders for permutation sampling).
 WIDGET_SAMPLES = {"permutation sampling": 16, "KernelSHAP": 256, "LIME": 256}
-
-
-def _boundaries(seg: Tensor) -> np.ndarray:
-    """Pixels whose right or lower neighbour lies in another superpixel, ``(H, W)`` bool."""
-    s = seg.cpu().numpy()
-    edge = np.zeros(s.shape, dtype=bool)
-    edge[:, :-1] |= s[:, :-1] != s[:, 1:]
-    edge[:-1, :] |= s[:-1, :] != s[1:, :]
-    return edge
 
 
 def shapley_explorer(model: torch.nn.Module, x: Tensor, y: Tensor,
@@ -79,12 +69,8 @@ def shapley_explorer(model: torch.nn.Module, x: Tensor, y: Tensor,
         total = shapley.group_values(a, seg).sum().item()
         fig = Figure(figsize=(7.2, 3.7), layout="constrained")
         ax0, ax1 = fig.subplots(1, 2)
-        ax0.imshow(xi[0].mean(0).cpu().numpy(), cmap="gray", interpolation="nearest")
-        ax0.imshow(np.ma.masked_where(~_boundaries(seg[0, 0]), np.ones(seg.shape[2:])),
-                   cmap=ListedColormap([OKABE_ITO[1]]), interpolation="nearest")
-        ax0.set(title=f"{m} superpixels (SLIC)", xticks=[], yticks=[])
-        ax0.grid(False)
-        plot_attribution(ax1, xi[0], a[0], title=f"{method.value} for '{names[pred]}'")
+        plot_segments(ax0, xi[0], seg[0, 0], title=f"{m} superpixels (SLIC)")
+        plot_attribution(ax1, xi[0], a[0], title=f"{method.value} for '{names[pred]}'", signed=True)
         ex.draw(fig)
         ms = 1000 * (time.perf_counter() - start)
         ex.say(f"predicted <b>{html.escape(names[pred])}</b> · true <b>{html.escape(names[int(y[i])])}</b>"
