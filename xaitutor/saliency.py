@@ -140,7 +140,9 @@ def smoothgrad(model: nn.Module, x: Tensor, target: int | Tensor, n_samples: int
 def ig_alphas_and_weights(n_steps: int, method: str = "gausslegendre",
                           dtype=torch.float64) -> tuple[Tensor, Tensor]:
     """Points α_k ∈ [0, 1] and weights w_k of the path integral ∫₀¹ g(α) dα ≈ Σ w_k g(α_k),
-    as Captum defines them (its trapezoid rule uses step 1/n with halved ends)."""
+    as Captum defines them. Every rule's weights sum to 1 except ``riemann_trapezoid``'s:
+    Captum puts its n points at 0, 1/(n−1), ..., 1 but weighs them with step 1/n (halved
+    ends), so they sum to 1 − 1/n. Kept equal to Captum; see :func:`integrated_gradients`."""
     if method not in IG_METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {IG_METHODS}")
     if n_steps < (1 if method == "gausslegendre" else 2):
@@ -169,8 +171,11 @@ def integrated_gradients(model: nn.Module, x: Tensor, target: int | Tensor,
     ``method`` takes Captum's names; the result equals Captum's ``IntegratedGradients``
     for the same arguments. Completeness: the attributions of a sample sum to
     S(x) − S(x'). With ``return_gap=True`` also returns that gap per sample,
-    Σ attributions − (S(x) − S(x')), which shrinks as ``n_steps`` grows. Path points go
-    through the model ``batch_size`` at a time (None: all at once).
+    Σ attributions − (S(x) − S(x')), which shrinks as ``n_steps`` grows — except for
+    ``"riemann_trapezoid"``: its weights sum to 1 − 1/n (as in Captum, whose maps it
+    equals; see :func:`ig_alphas_and_weights`), so its gap tends to −(S(x) − S(x'))/n,
+    exactly that on a linear model, and completeness fails by |S(x) − S(x')|/n. Path
+    points go through the model ``batch_size`` at a time (None: all at once).
     """
     _check_model_and_x(model, x)
     _checks.optional_batch_size(batch_size)
