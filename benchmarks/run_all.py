@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCHMARKS = ["concepts.py", "saliency.py", "influence.py", "counterfactuals.py", "latent.py", "shapley.py",
-              "widgets.py"]
+BENCHMARKS = ["concepts.py", "saliency.py", "influence.py", "counterfactuals.py", "latent.py",
+              "shapley.py", "widgets.py"]
 
 
 def notebooks_table() -> None:
