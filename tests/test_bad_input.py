@@ -76,6 +76,13 @@ def elsewhere(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model).to("meta")
 
 
+def moved_after(cached):
+    """An influence.Influence whose model was trained further after it was built."""
+    with torch.no_grad():
+        next(cached.model.parameters()).add_(0.1)
+    return cached
+
+
 def with_nan(x: torch.Tensor) -> torch.Tensor:
     x = x.clone()
     x.view(-1)[0] = NAN
@@ -303,6 +310,17 @@ OTHER_CASES = [
      ("indices", "0..7")),
     (lambda: influence.fit(w().lin, w().ce, w().train[0].float(), w().train[1]), ValueError,
      ("x is float32", "model is float64", "x.double()")),
+    (lambda: influence.Influence(training(w().lin), w().ce, w().train), ValueError,
+     ("training mode", "model.eval()")),
+    (lambda: influence.Influence(w().lin, w().ce, w().train).scores(w().test[0]), ValueError,
+     ("test must be an (x, y) pair",)),
+    (lambda: influence.Influence(w().lin, w().ce, w().train).scores(w().test, "lissa",
+                                                                    lissa_tol=0.0),
+     ValueError, ("lissa_tol", "> 0")),
+    (lambda: moved_after(influence.Influence(copy.deepcopy(w().lin), w().ce, w().train)).scores(
+        w().test), ValueError, ("changed since this influence was built", "build a new one")),
+    (lambda: influence.retrain_without(w().lin, w().ce, w().train, [0], tol=0.0), ValueError,
+     ("tol", "> 0")),
     # counterfactuals
     (lambda: counterfactuals.optimize(w().mlp, w().x_tab, 2), ValueError, ("target", "0..1")),
     (lambda: counterfactuals.optimize(w().mlp, w().x_tab, w().pred), ValueError,
