@@ -203,6 +203,43 @@ def test_influence_explorer_shows_points_and_the_check():
     assert "most helpful" in box.status.value
 
 
+def test_influence_explorer_shares_the_training_gradients_and_the_factor(monkeypatch):
+    """What makes a click fast: a new test point or solver reuses the training gradients and
+    the Hessian's factor (counted, not timed) — and shows what influence() computes."""
+    from torch import nn
+
+    from xaitutor import influence
+    x, y = data.digits()
+    sel = (y == 3) | (y == 8)
+    x, y = x[sel].flatten(1).double()[:120], (y[sel] == 8).long()[:120]
+    train, test = (x[:100], y[:100]), (x[100:], y[100:])
+    torch.manual_seed(0)
+    model = nn.Linear(64, 2).double()
+    influence.fit(model, nn.CrossEntropyLoss(), *train)
+    idx = torch.arange(0, 100, 20)
+    thetas = influence.retrain_without(model, nn.CrossEntropyLoss(), train, idx, progress=False)
+    calls = {"grads": 0, "hessian": 0}
+    real_grads, real_hessian = influence._grads, torch.func.hessian
+
+    def counting_grads(flat, X, *a, **k):
+        calls["grads"] += len(X) == len(train[0])
+        return real_grads(flat, X, *a, **k)
+
+    def counting_hessian(*a, **k):
+        calls["hessian"] += 1
+        return real_hessian(*a, **k)
+    monkeypatch.setattr(influence, "_grads", counting_grads)
+    monkeypatch.setattr(torch.func, "hessian", counting_hessian)
+    box = widgets.influence_explorer(model, nn.CrossEntropyLoss(), train, test, idx, thetas)
+    for i in (3, 5, 7):
+        box.controls["index"].value = i
+    box.controls["damping"].value = 0.01
+    assert calls == {"grads": 1, "hessian": 1}, calls
+    want = influence.influence(model, nn.CrossEntropyLoss(), train, test, damping=0.01)[7]
+    order = want.argsort()
+    assert f"most helpful point {int(order[-1])} ({want[order[-1]].item():+.2e})" in box.status.value
+
+
 # --- counterfactual widgets (notebook 04) --------------------------------------------------
 
 @pytest.fixture(scope="module")

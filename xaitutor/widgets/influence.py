@@ -34,6 +34,7 @@ def influence_explorer(model: torch.nn.Module, loss_fn, train: tuple[Tensor, Ten
                                     description="LiSSA depth", continuous_update=False,
                                     style={"description_width": "initial"})
     actual_all = influence.loss_change(model, loss_fn, loo_thetas, test)      # (n_test, K)
+    shared = influence.Influence(model, loss_fn, train, l2)   # gradients, Hessian, factors: once
     cache: dict[tuple, Tensor] = {}
 
     def show():
@@ -43,9 +44,9 @@ def influence_explorer(model: torch.nn.Module, loss_fn, train: tuple[Tensor, Ten
             return
         key = (i, method.value, damping.value, depth.value if method.value == "lissa" else None)
         if key not in cache:
-            cache[key] = influence.influence(model, loss_fn, train, (Xt[i:i + 1], Yt[i:i + 1]),
-                                             l2=l2, method=method.value, damping=damping.value,
-                                             lissa_depth=depth.value)[0]
+            cache[key] = shared.scores((Xt[i:i + 1], Yt[i:i + 1]), method=method.value,
+                                       damping=damping.value, lissa_depth=depth.value,
+                                       progress=False)[0]
         scores = cache[key]
         order = scores.argsort()
         pred, actual = scores[loo_indices].cpu(), actual_all[i].cpu()
