@@ -36,6 +36,7 @@ NOTEBOOKS = {
     "04_counterfactual_optimization.ipynb": ("checkbox", 2),
     "05_vae_latent_counterfactuals.ipynb": ("select", 0),
     "06_actionable_causal_recourse.ipynb": ("checkbox", 0),
+    "07_shapley_lime.ipynb": ("select", 0),
 }
 
 pytestmark = pytest.mark.skipif(
