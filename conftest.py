@@ -8,6 +8,14 @@ import torch
 
 matplotlib.use("Agg")
 
+# The test command runs two pytest-xdist workers (README). Each worker, and every notebook
+# kernel it starts, then uses one thread: two busy workers on two cores, not four threads
+# taking turns. (tests/test_notebooks_twice.py runs the notebooks with the other count.)
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["MKL_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+
 # Offline: block every non-loopback connection, in this process and in every process the
 # tests start — nbval's notebook kernels inherit PYTHONPATH and load
 # tests/offline/sitecustomize.py — whichever path pytest is given.

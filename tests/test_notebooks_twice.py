@@ -1,21 +1,23 @@
 """Issue 8, part 3: every notebook, run twice in fresh kernels, prints the same.
 
-nbval (part of the same test command) runs each notebook once in a fresh kernel with the
-machine's threads and compares it with the committed outputs. This test runs each
-notebook once more in a fresh kernel with **one** thread and asserts that what nbval
-compares — stdout and the text/plain and text/html of every result, in cells not marked
-``# NBVAL_IGNORE_OUTPUT``, after the same sanitising — equals the committed notebook too.
-Two fresh runs, one and two threads (a different order of floating-point sums, as on a
-GPU), both equal to the committed outputs: they equal each other, and the compared
-outputs hang neither on the run nor on the thread count.
+nbval (part of the same test command) runs each notebook once in a fresh kernel and
+compares it with the committed outputs. This test runs each notebook once more in a fresh
+kernel with a *different* number of threads — one when nbval's kernels use the machine's
+threads, two when they use one (the test command's pytest-xdist workers) — and asserts
+that what nbval compares — stdout and the text/plain and text/html of every result, in
+cells not marked ``# NBVAL_IGNORE_OUTPUT``, after the same sanitising — equals the
+committed notebook too. Two fresh runs with different thread counts (a different order of
+floating-point sums, as on a GPU), both equal to the committed outputs: they equal each
+other, and the compared outputs hang neither on the run nor on the thread count.
 
-The one-thread runs go two notebooks at a time (one kernel per core), started by the
-first test that needs them (issue 15: the same coverage as the earlier two-kernels-per-
-notebook version, in half the time).
+Without xdist the runs go two notebooks at a time (one kernel per core); under xdist one
+at a time (the other worker has the other core). They start with the first test that
+needs them.
 """
 from __future__ import annotations
 
 import configparser
+import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -84,25 +86,29 @@ def _first_difference(a, b) -> str:
     return f"different numbers of compared cells: {len(a)} vs {len(b)}"
 
 
+OTHER_THREADS = "2" if os.environ.get("OMP_NUM_THREADS") == "1" else "1"
+
+
 @pytest.fixture(scope="module")
-def one_thread_runs():
-    """Every notebook run once in a fresh one-thread kernel, two notebooks at a time."""
+def other_thread_runs():
+    """Every notebook run once in a fresh kernel with the other thread count."""
+    under_xdist = bool(os.environ.get("PYTEST_XDIST_WORKER"))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("OMP_NUM_THREADS", "1")           # the kernels inherit it: one thread each
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        mp.setenv("OMP_NUM_THREADS", OTHER_THREADS)     # the kernels inherit it
+        with ThreadPoolExecutor(max_workers=1 if under_xdist else 2) as pool:
             futures = {path: pool.submit(run_fresh, path) for path in NOTEBOOKS}
             return {path: f.exception() or f.result() for path, f in futures.items()}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_a_one_thread_run_prints_what_the_committed_notebook_shows(path, one_thread_runs):
-    run = one_thread_runs[path]
+def test_a_run_with_other_threads_prints_what_the_committed_notebook_shows(path, other_thread_runs):
+    run = other_thread_runs[path]
     if isinstance(run, BaseException):
         raise run
     a = compared_outputs(run)
     committed = compared_outputs(nbformat.read(path, as_version=4))
     assert sum(len(shown) for _, shown in a) > 0, "nothing compared: is every cell ignored?"
-    assert a == committed, f"a fresh one-thread run differs from the committed notebook at " \
+    assert a == committed, f"a fresh run with {OTHER_THREADS} thread(s) differs from the committed notebook at " \
                            f"{_first_difference(a, committed)}"
 
 
