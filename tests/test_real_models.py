@@ -333,6 +333,35 @@ def test_grad_cam_refuses_a_layer_that_runs_twice_or_never():
             fn()
 
 
+class Spy(nn.Module):
+    """A 1×1 convolution, global average pooling and a linear layer that records how
+    many images each call gets."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.conv, self.fc, self.sizes = nn.Conv2d(c, 4, 1), nn.Linear(4, 3), []
+
+    def forward(self, x):
+        self.sizes.append(len(x))
+        return self.fc(torch.tanh(self.conv(x)).mean(dim=(2, 3)))
+
+
+def test_occlusion_sends_large_images_through_the_model_a_few_at_a_time():
+    """By default a pass holds about 2²² input values: 27 copies of a 3×224×224 image
+    (1,024 copies of a ResNet input at once take GBs), every copy of 8×8 digits at once.
+    The map is the same whatever the batch."""
+    torch.manual_seed(0)
+    spy = Spy(3).double().eval()
+    x = torch.rand(2, 3, 224, 224, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    auto = S.occlusion(spy, x, 1, window=56, stride=28)           # 49 windows × 2 images
+    assert spy.sizes == [2] + [27] * 3 + [98 - 81]                # the full x, then the copies
+    torch.testing.assert_close(auto, S.occlusion(spy, x, 1, window=56, stride=28, batch_size=1000),
+                               rtol=1e-12, atol=1e-15)
+    digits = Spy(1).double().eval()
+    S.occlusion(digits, data.digits()[0][:4].double(), 1, window=2, stride=1)
+    assert digits.sizes == [4, 4 * 49]
+
+
 # --- Integrated Gradients: Captum's trapezoid rule is short by 1/n ---------------------------
 
 @pytest.mark.parametrize("n_steps", [2, 3, 7, 50])
@@ -470,7 +499,7 @@ def test_latent_search_works_on_a_frozen_classifier_and_vae_and_leaves_them_as_f
     clf, vae, rows = digits_vae
     fn = lambda m, v: latent.counterfactual(m, v, rows, 8, method=method, steps=20,
                                             n_candidates=20, max_radius=1.0)
-    # REVISE's loss.backward() fills the trainable models' .grad: see the xfail below
+    # grads=False: compared below, in test_revise_leaves_the_grad_of_trainable_models_untouched
     trainable, frozen = on_both(fn, clf, vae, grads=False)
     assert_same(trainable, frozen)
     for fn in (lambda m, v: v.reconstruct(rows), lambda m, v: v.encode(rows),
@@ -479,9 +508,6 @@ def test_latent_search_works_on_a_frozen_classifier_and_vae_and_leaves_them_as_f
         assert_same(trainable, frozen)
 
 
-@pytest.mark.xfail(strict=True, reason="latent.counterfactual (REVISE) calls loss.backward(), "
-                   "which accumulates .grad in the classifier's and the VAE's trainable parameters; "
-                   "torch.autograd.grad(loss, [z]) would not (xaitutor/latent.py, not changed here)")
 def test_revise_leaves_the_grad_of_trainable_models_untouched(digits_vae):
     clf, vae, rows = digits_vae
     clf, vae = copy.deepcopy(clf), copy.deepcopy(vae)

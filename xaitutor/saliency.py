@@ -304,19 +304,24 @@ def cam(model: nn.Module, x: Tensor, target: int | Tensor, layer: nn.Module, fc:
 # --- perturbation methods -------------------------------------------------------------------
 
 def occlusion(model: nn.Module, x: Tensor, target: int | Tensor, window: int, stride: int,
-              baseline: float | Tensor = 0.0, batch_size: int = 1024) -> Tensor:
+              baseline: float | Tensor = 0.0, batch_size: int | None = None) -> Tensor:
     """Occlusion (Zeiler & Fergus 2014): slide a ``window``×``window`` patch of
     ``baseline`` over every channel with step ``stride``; a pixel gets the mean drop
     S(x) − S(x with the patch) over the patches that cover it. Windows at the border
     are clipped. Equals Captum's ``Occlusion`` with ``sliding_window_shapes=(C, window,
-    window)`` and ``strides=(C, stride, stride)``."""
+    window)`` and ``strides=(C, stride, stride)``.
+
+    Occluded copies are made and sent through the model ``batch_size`` at a time; the
+    default (None) takes as many as hold about 4 million input values — all of them for
+    8×8 digits, 27 for 3×224×224 images — so memory stays bounded on large images."""
     _check_model_and_x(model, x, min_dim=4)
     n, c, h, w = x.shape
     if not (1 <= window <= min(h, w)) or not (1 <= stride <= window):
         raise ValueError(f"need 1 ≤ window ≤ {min(h, w)} (the image size) and 1 ≤ stride ≤ "
                          f"window, got window={window}, stride={stride}; pick a window no larger "
                          "than the image and a stride ≥ 1")
-    _checks.positive_int(batch_size, "batch_size")
+    _checks.optional_batch_size(batch_size)
+    batch_size = batch_size or max(1, 2 ** 22 // x[0].numel())
     baseline = _check_baseline(baseline, x)
     t = _targets(target, n, x.device)
     rows = [i * stride for i in range(math.ceil((h - window) / stride) + 1)]
@@ -324,13 +329,17 @@ def occlusion(model: nn.Module, x: Tensor, target: int | Tensor, window: int, st
     masks = torch.zeros(len(rows) * len(cols), h, w, dtype=x.dtype, device=x.device)
     for p, (r, q) in enumerate((r, q) for r in rows for q in cols):
         masks[p, r:r + window, q:q + window] = 1                       # (P, H, W)
-    m = masks[None, :, None]                                            # (1, P, 1, H, W)
-    occluded = (x[:, None] * (1 - m) + baseline[:, None] * m).reshape(-1, c, h, w)
+    inside = masks.bool()[:, None]                                      # (P, 1, H, W)
+
+    def one(i: Tensor, p: Tensor) -> Tensor:                            # sample i, patch p
+        occluded = torch.where(inside[p], baseline[i], x[i])            # (B, C, H, W)
+        return _pick(_forward(model, occluded), t[i])
+
     with torch.no_grad():
         full = _pick(_forward(model, x), t)                             # (N,)
-        tp = t.repeat_interleave(len(masks))
-        scores = batched(lambda xb, tb: _pick(_forward(model, xb), tb), occluded, tp,
-                         batch_size=batch_size).view(n, -1)
+        i = torch.arange(n, device=x.device).repeat_interleave(len(masks))
+        p = torch.arange(len(masks), device=x.device).repeat(n)
+        scores = batched(one, i, p, batch_size=batch_size).view(n, -1)  # (N, P)
     drop = full[:, None] - scores                                        # (N, P)
     per_pixel = torch.einsum("np,phw->nhw", drop, masks) / masks.sum(0)
     return per_pixel[:, None].expand(n, c, h, w).clone()
