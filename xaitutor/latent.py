@@ -224,8 +224,7 @@ def counterfactual(model: nn.Module, vae: VAE, x: Tensor, target: int | Tensor,
         for step in range(steps):
             xc = decoded(z, x)
             loss = F.relu(margin - _margin(model, xc, t)) + lam_row * (xc - x).abs().sum(1)
-            opt.zero_grad()
-            loss.sum().backward()
+            (z.grad,) = torch.autograd.grad(loss.sum(), [z])   # only z: the models' .grad stay
             opt.step()
             if path is not None:
                 path.append(z.detach().clone())
