@@ -15,7 +15,8 @@ Every method here explains that game; the Shapley value of feature i is
 every element of a sample is a feature); ``baseline`` a number, one sample or a tensor
 shaped like ``x``. Results have the shape of ``x``: every element of a group carries
 its group's value, as Captum does. Coalitions go through the model ``batch_size`` at a
-time; sampling methods take a ``seed`` and give the same result for the same seed.
+time (a ``tqdm.auto`` bar shows when that takes 16 batches or more); sampling methods take
+a ``seed`` and give the same result for the same seed.
 """
 from __future__ import annotations
 
@@ -125,7 +126,8 @@ def _game(model: nn.Module, x: Tensor, t: Tensor, b: Tensor, mask: Tensor, z: Te
         return _pick(_forward(model, torch.where(on, xf[r], bf[r]).view(-1, *x.shape[1:])), t[r])
 
     with torch.no_grad():
-        return batched(one, rows, z.reshape(n * k, -1), batch_size=batch_size).view(n, k)
+        return batched(one, rows, z.reshape(n * k, -1), batch_size=batch_size,
+                       progress="coalitions through the model").view(n, k)
 
 
 def _spread(phi: Tensor, mask: Tensor, x: Tensor) -> Tensor:
