@@ -14,13 +14,30 @@ matrix (1/n) ∇L_testᵀ H⁻¹ ∇L_train, all with the same exact Hessian sol
   (timed on a subset of test points and scaled, said in the table).
 
 Checks that all three agree to 1e-10 before printing the times (best of 3 after a warm-up).
+
+Then two tables for issue 15:
+
+* **Leave-one-out retraining**, the ground truth of notebook 03, on its three models
+  (logistic regression, a smooth-hinge SVM with τ = 0.001, an early-stopped tanh network):
+  L-BFGS from θ̂ as ``retrain_without`` did before (torch, tol 1e-8, 500 iterations),
+  SciPy's L-BFGS-B from θ̂ (float64, warm start, gtol 1e-10), and ``retrain_without`` now
+  (Newton). Time, the largest ‖∇R₋ᵢ‖ at the answer, and how far each method's loss
+  changes are from Newton's (relative).
+* **The cached ``Influence`` object**, the widget's query (one test point, 250 training
+  points): first call (training gradients, Hessian, factorisation) vs later calls vs
+  ``influence()`` from scratch each time (median of 7 test points).
 """
 from __future__ import annotations
 
 import argparse
+import copy
+import statistics
 import time
+import warnings
 
+import numpy as np
 import torch
+from scipy.optimize import minimize
 from torch import nn
 
 from xaitutor import data
@@ -95,6 +112,136 @@ def main() -> None:
     print(f"\nper-sample gradients of the {n_train} training points: vmap {1000 * t_grads_ours:.1f} ms, "
           f"loop {1000 * t_grads_loop:.1f} ms ({t_grads_loop / t_grads_ours:.0f}× faster); the rest of the "
           "time is the exact Hessian (650 × 650), the same in every row")
+    cached_table()
+    leave_one_out_table(args.quick)
+
+
+def three_eight():
+    x, y = data.digits()
+    sel = (y == 3) | (y == 8)
+    x, y = x[sel].flatten(1).double(), (y[sel] == 8).long()
+    return data.split(x, y, train=0.7, seed=0)
+
+
+def lbfgs_before(model, loss_fn, train, indices, l2):
+    """retrain_without before issue 15: a copy of the model, L-BFGS from θ̂ with the point's
+    weight set to 0, tol 1e-8, at most 500 iterations."""
+    X, Y = train
+    theta, out = inf._Flat(model, loss_fn, l2).theta, []
+    work = copy.deepcopy(model)
+    for i in indices:
+        inf._Flat(work, loss_fn, l2).load(theta)
+        w = torch.ones(len(X), dtype=X.dtype)
+        w[i] = 0.0
+        inf.fit(work, loss_fn, X, Y, l2=l2, max_iter=500, tol=1e-8, weights=w)
+        out.append(inf._Flat(work, loss_fn, l2).theta)
+    return torch.stack(out)
+
+
+def scipy_lbfgsb(model, loss_fn, train, indices, l2):
+    """SciPy's L-BFGS-B from θ̂, float64, the gradient by torch.func; stops on the gradient
+    (gtol 1e-10, no tolerance on the change of R), its line search or 15,000 iterations."""
+    X, Y = train
+    flat, n, out = inf._Flat(model, loss_fn, l2), len(X), []
+    for i in indices:
+        def fun(theta, i=i):
+            f = lambda t: flat.objective(t, X, Y) - flat.sample_loss(t, X[i], Y[i]) / n
+            g, v = torch.func.grad_and_value(f)(torch.from_numpy(theta))
+            return v.item(), g.numpy()
+        res = minimize(fun, flat.theta.numpy(), jac=True, method="L-BFGS-B",
+                       options={"gtol": 1e-10, "ftol": 0.0, "maxiter": 15000})
+        out.append(torch.from_numpy(res.x))
+    return torch.stack(out)
+
+
+def leave_one_out_table(quick: bool) -> None:
+    (xtr, ytr), (xte, yte) = three_eight()
+    train, ce, l2 = (xtr, ytr), nn.CrossEntropyLoss(), 1e-2
+    torch.manual_seed(0)
+    logistic = nn.Linear(64, 2).double()
+    inf.fit(logistic, ce, xtr, ytr, l2=l2)
+    t_hard = inf.losses(logistic, ce, (xte, yte)).argmax().item()
+    hinge = inf.SmoothHinge(0.001)
+    torch.manual_seed(0)
+    svm = nn.Linear(64, 1).double()
+    inf.fit(svm, hinge, xtr, ytr, l2=l2, max_iter=1000)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(64, 8), nn.Tanh(), nn.Linear(8, 2)).double()
+    inf.fit(net, ce, xtr, ytr, l2=0.001, max_iter=10)                  # stopped early
+    lam = torch.linalg.eigvalsh(inf.hessian(net, ce, train, l2=0.001))[0].item()
+    cases = [("logistic regression (130 parameters)", logistic, ce, l2, 0, 0.0, 40),
+             ("smooth hinge τ = 0.001 (65)", svm, hinge, l2, t_hard, 0.0, 20),
+             ("early-stopped tanh net (538)", net, ce, 0.001, 0, -lam + 0.01, 20)]
+    print(f"\nleave-one-out retraining (notebook 03's models and points), CPU threads "
+          f"{torch.get_num_threads()}\n")
+    print("| model | points | method | seconds | per point | max ‖∇R₋ᵢ‖ | Δ loss change vs Newton |")
+    print("|---|---|---|---|---|---|---|")
+    for name, model, loss_fn, lam2, t, damping, k in cases:
+        k = max(4, k // 4) if quick else k
+        test = (xte[t:t + 1], yte[t:t + 1])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            s = inf.influence(model, loss_fn, train, test, l2=lam2, damping=damping)[0]
+        order = s.argsort()
+        idx = torch.cat([order[:k // 2], order[-(k - k // 2):]]).tolist()
+        flat, n = inf._Flat(model, loss_fn, lam2), len(xtr)
+        results = {}
+        for method, fn in (("L-BFGS from θ̂ (before)", lbfgs_before),
+                           ("SciPy L-BFGS-B from θ̂", scipy_lbfgsb),
+                           ("Newton (retrain_without now)",
+                            lambda m, lf, tr, ix, l: inf.retrain_without(m, lf, tr, ix, l2=l,
+                                                                         progress=False))):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                start = time.perf_counter()
+                thetas = fn(model, loss_fn, train, idx, lam2)
+                seconds = time.perf_counter() - start
+            grads = [torch.func.grad(lambda th, i=i: flat.objective(th, xtr, ytr)
+                                     - flat.sample_loss(th, xtr[i], ytr[i]) / n)(thetas[j]).norm().item()
+                     for j, i in enumerate(idx)]
+            results[method] = (seconds, max(grads), inf.loss_change(model, loss_fn, thetas, test)[0])
+        ref = results["Newton (retrain_without now)"][2]
+        for method, (seconds, g, change) in results.items():
+            rel = ((change - ref).norm() / ref.norm()).item()
+            print(f"| {name} | {k} | {method} | {seconds:.2f} | {seconds / k:.3f} | {g:.1e} | "
+                  f"{rel:.1e} |", flush=True)
+
+
+def cached_table() -> None:
+    (xtr, ytr), (xte, yte) = three_eight()
+    train, ce, l2 = (xtr, ytr), nn.CrossEntropyLoss(), 1e-2
+    torch.manual_seed(0)
+    model = nn.Linear(64, 2).double()
+    inf.fit(model, ce, xtr, ytr, l2=l2)
+    one = lambda t: (xte[t:t + 1], yte[t:t + 1])
+    opts = {"lissa_depth": 200, "progress": False}
+
+    def ms(fn):
+        start = time.perf_counter()
+        fn()
+        return 1000 * (time.perf_counter() - start)
+    warnings.filterwarnings("ignore", "LiSSA is inaccurate")         # depth 200, as the widget
+    inf.influence(model, ce, train, one(0), l2=l2)                   # warm-up (torch.func)
+    rows = []
+    for method in inf.METHODS:
+        cached = inf.Influence(model, ce, train, l2=l2)
+        first = ms(lambda: cached.scores(one(0), method, **opts))
+        later = statistics.median(ms(lambda t=t: cached.scores(one(t), method, **opts))
+                                  for t in range(1, 8))
+        new_damping = ms(lambda: cached.scores(one(1), method, 0.1, **opts))
+        scratch = statistics.median(ms(lambda t=t: inf.influence(model, ce, train, one(t), l2=l2,
+                                                                 method=method, **opts))
+                                    for t in range(1, 8))
+        rows.append((method, first, later, new_damping, scratch))
+    print(f"\nInfluence object: one test point against {len(xtr)} training points (logistic "
+          f"regression, 130 parameters), ms, CPU threads {torch.get_num_threads()}\n")
+    print("| method | first call | later calls (median) | first call at a new damping | "
+          "influence() from scratch | cached faster by |")
+    print("|---|---|---|---|---|---|")
+    for method, first, later, new_damping, scratch in rows:
+        label = method if method != "lissa" else "lissa (depth 200)"
+        print(f"| {label} | {first:.1f} | {later:.1f} | {new_damping:.1f} | {scratch:.1f} | "
+              f"{scratch / later:.0f}× |")
 
 
 if __name__ == "__main__":

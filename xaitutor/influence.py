@@ -625,6 +625,12 @@ def losses(model: nn.Module, loss_fn: LossFn, test: tuple[Tensor, Tensor]) -> Te
         return vmap(flat.sample_loss, in_dims=(None, 0, 0))(flat.theta, Xt, Yt)
 
 
+def _dense_hessian(objective: Callable[[Tensor], Tensor], theta: Tensor) -> Tensor:
+    """∇²objective(θ) as the Hessian-vector products of the identity's rows: one batched
+    second backward pass (~3× faster than ``torch.func.hessian`` here; equal to round-off)."""
+    return _hvp_at(objective, theta)(torch.eye(len(theta), dtype=theta.dtype, device=theta.device))
+
+
 def _newton(objective: Callable[[Tensor], Tensor], theta: Tensor, tol: float, max_iter: int,
             chord: Tensor | None = None, dense: bool = True) -> tuple[Tensor, float, int]:
     """Minimise ``objective`` from ``theta`` to ‖∇‖ ≤ ``tol`` by Newton's method: the step
@@ -651,7 +657,7 @@ def _newton(objective: Callable[[Tensor], Tensor], theta: Tensor, tol: float, ma
     while norm > tol and it < max_iter:
         it += 1
         if dense:
-            H = torch.func.hessian(objective)(theta)
+            H = _dense_hessian(objective, theta)
             L, info = torch.linalg.cholesky_ex(H)
             if info.item() != 0:                           # shift past the most negative eigenvalue
                 shift = -1.5 * torch.linalg.eigvalsh(H)[0].item() + 1e-8 * H.diagonal().abs().max().item()
@@ -715,7 +721,7 @@ def retrain_without(model: nn.Module, loss_fn: LossFn, train: tuple[Tensor, Tens
                   "objective has a minimum near the model (smooth loss, l2 > 0)")
         chord = None
         if dense:
-            chord, info = torch.linalg.cholesky_ex(torch.func.hessian(full)(start))
+            chord, info = torch.linalg.cholesky_ex(_dense_hessian(full, start))
             chord = chord if info.item() == 0 else None
     out = []
     for i in tqdm(indices, desc="leave one out", leave=False, disable=not progress):
