@@ -151,3 +151,19 @@ def test_a_bad_xaitutor_device_names_the_variable_and_the_values(monkeypatch, va
 def test_an_empty_xaitutor_device_means_choose_automatically(monkeypatch):
     monkeypatch.setenv("XAITUTOR_DEVICE", "")
     assert xt.get_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_peak_memory_is_the_process_own_not_its_parents(tmp_path):
+    """A notebook kernel started by a big test runner must not report the runner's peak
+    (getrusage's ru_maxrss survives exec; that failed notebooks' 1.5 GB checks)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    if not Path("/proc/self/status").exists():
+        pytest.skip("Linux only: elsewhere the peak comes from getrusage")
+    code = ("import subprocess, sys; big = bytearray(800 * 1024 ** 2); big[::4096] = b'x' * len(big[::4096]); "
+            "print(subprocess.run([sys.executable, '-c', 'import xaitutor.core as c; print(c.peak_memory_gb())'], "
+            "capture_output=True, text=True, check=True).stdout)")
+    child = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                 check=True).stdout)
+    assert child < 0.7, f"the child reports {child:.2f} GB: its parent's 0.8 GB"

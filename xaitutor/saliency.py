@@ -312,8 +312,9 @@ def occlusion(model: nn.Module, x: Tensor, target: int | Tensor, window: int, st
     window)`` and ``strides=(C, stride, stride)``.
 
     Occluded copies are made and sent through the model ``batch_size`` at a time; the
-    default (None) takes as many as hold about 4 million input values — all of them for
-    8×8 digits, 27 for 3×224×224 images — so memory stays bounded on large images."""
+    default (None) takes as many as hold about 260,000 input values (a model's
+    activations are many times its input) — 4,096 8×8 digits, 655 20×20 shapes, one
+    3×224×224 image — so memory stays bounded at every image size."""
     _check_model_and_x(model, x, min_dim=4)
     n, c, h, w = x.shape
     if not (1 <= window <= min(h, w)) or not (1 <= stride <= window):
@@ -321,7 +322,7 @@ def occlusion(model: nn.Module, x: Tensor, target: int | Tensor, window: int, st
                          f"window, got window={window}, stride={stride}; pick a window no larger "
                          "than the image and a stride ≥ 1")
     _checks.optional_batch_size(batch_size)
-    batch_size = batch_size or max(1, 2 ** 22 // x[0].numel())
+    batch_size = batch_size or max(1, 2 ** 18 // x[0].numel())
     baseline = _check_baseline(baseline, x)
     t = _targets(target, n, x.device)
     rows = [i * stride for i in range(math.ceil((h - window) / stride) + 1)]
