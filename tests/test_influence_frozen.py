@@ -10,6 +10,7 @@ import inspect
 
 import pytest
 import torch
+from frozen_models import freeze, state
 from torch import nn
 
 from xaitutor import data
@@ -17,22 +18,6 @@ from xaitutor import influence as I
 
 L2 = 1e-2
 pytestmark = pytest.mark.filterwarnings("ignore:LiSSA is inaccurate")   # depth 100, on purpose
-
-
-def freeze(model, keep=()):
-    """A copy with every parameter frozen except those whose name starts with ``keep``."""
-    model = copy.deepcopy(model)
-    for name, p in model.named_parameters():
-        p.requires_grad_(name.startswith(tuple(keep)) if keep else False)
-    return model
-
-
-def state(model):
-    return {"requires_grad": {n: p.requires_grad for n, p in model.named_parameters()},
-            "training": {n: m.training for n, m in model.named_modules()},
-            "grad": {n: None if p.grad is None else p.grad.clone()
-                     for n, p in model.named_parameters()},
-            "weights": {k: v.clone() for k, v in model.state_dict().items()}}
 
 
 def assert_as_found(model, before, weights=True):

@@ -17,6 +17,7 @@ import torch
 import torchvision
 from captum.attr import IntegratedGradients, LayerGradCam
 from captum.testing.helpers.basic_models import BasicModel_ConvNet_One_Conv
+from frozen_models import freeze, state
 from torch import nn
 
 from xaitutor import concepts, data, latent, metrics, models
@@ -27,22 +28,6 @@ warnings.filterwarnings("ignore", message="Input Tensor 0 did not already requir
 
 
 # --- the models, and what "left as found" means ------------------------------------------
-
-def freeze(model, keep=()):
-    """A copy with every parameter frozen except those whose name starts with ``keep``."""
-    model = copy.deepcopy(model)
-    for name, p in model.named_parameters():
-        p.requires_grad_(name.startswith(tuple(keep)) if keep else False)
-    return model
-
-
-def state(model):
-    return {"requires_grad": {n: p.requires_grad for n, p in model.named_parameters()},
-            "training": {n: m.training for n, m in model.named_modules()},
-            "grad": {n: None if p.grad is None else p.grad.clone()
-                     for n, p in model.named_parameters()},
-            "weights": {k: v.clone() for k, v in model.state_dict().items()}}
-
 
 def assert_as_found(model, before, grads=True):
     after = state(model)
