@@ -38,3 +38,83 @@ def test_check_value_and_choice(capsys):
     assert not check_choice("q", "no", "yes", "because")
     assert not check_choice("q", ..., "yes", "because")
     assert "no answer yet" in capsys.readouterr().out
+
+
+# --- model answers: shipped in the package, shown on demand, never over the learner's cell ---
+
+import ast  # noqa: E402
+import inspect  # noqa: E402
+import json  # noqa: E402
+import re  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from xaitutor.exercises import available_solutions, solution  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def _cells(path):
+    return json.loads(path.read_text())["cells"]
+
+
+def _bound_names(src: str) -> set[str]:
+    tree = ast.parse("\n".join(l for l in src.splitlines() if not l.lstrip().startswith(("%", "!"))))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+    return names
+
+
+def test_solution_prints_the_source_and_returns_the_answer(capsys):
+    number = available_solutions()[0]
+    module = __import__(f"xaitutor.solutions.nb{number}", fromlist=["_"])
+    name = next(n for n, f in vars(module).items()
+                if inspect.isfunction(f) and f.__module__ == module.__name__ and not n.startswith("_"))
+    got = solution(int(number), name)
+    assert got is getattr(module, name)
+    out = capsys.readouterr().out
+    assert out.startswith(f"# xaitutor/solutions/nb{number}.py\n") and f"def {name}(" in out
+    assert solution(number, name, show=False) is got and capsys.readouterr().out == ""
+
+
+def test_solution_names_what_exists_when_asked_for_what_does_not():
+    number = available_solutions()[0]
+    with pytest.raises(ValueError, match="has no solution called 'nope'; it has: "):
+        solution(number, "nope")
+    with pytest.raises(ValueError, match="no solutions for notebook '99'"):
+        solution("99", "anything")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_solutions_come_from_the_package_and_leave_the_attempt_alone(path):
+    """Issue 14: "Run All" must not overwrite the learner's attempt with the solution, and
+    every shipped answer is used (so nbval checks it)."""
+    cells = _cells(path)
+    number = path.name[:2]
+    solution_cells = [c for c in cells if "solution" in c.get("metadata", {}).get("tags", [])]
+    assert solution_cells, "every notebook has exercises with model answers"
+    learner = set()
+    for c in cells:
+        if c["cell_type"] == "code" and c not in solution_cells:
+            learner |= {n for n in _bound_names("".join(c["source"])) if n.startswith("my_")}
+    used = set()
+    for c in solution_cells:
+        src = "".join(c["source"])
+        assert re.search(r"solution\(\"" + number + r"\", \"\w+\"\)", src), \
+            f"a solution cell must print its answer from xaitutor/solutions/nb{number}.py:\n{src}"
+        used |= set(re.findall(r"solution\(\"" + number + r"\", \"(\w+)\"\)", src))
+        clobbered = _bound_names(src) & learner
+        assert not clobbered, f"the solution cell rebinds the learner's {sorted(clobbered)}"
+        meta = c["metadata"].get("jupyter", {})
+        assert meta.get("source_hidden") and meta.get("outputs_hidden"), \
+            "a model answer stays folded until the learner unfolds it"
+    module = __import__(f"xaitutor.solutions.nb{number}", fromlist=["_"])
+    shipped = {n for n, f in vars(module).items()
+               if inspect.isfunction(f) and f.__module__ == module.__name__ and not n.startswith("_")}
+    assert shipped == used, f"answers shipped but not shown: {sorted(shipped - used)}"

@@ -2,16 +2,23 @@
 
 Unlike :func:`xaitutor.check` they never raise on a wrong answer, so a learner's
 attempt cannot stop the notebook; solution cells ``assert`` the returned bool.
+
+Model answers live in ``xaitutor/solutions/nbNN.py``, not in the notebooks. A solution
+cell calls :func:`solution`, which prints the answer's source and returns it under a
+name of its own, so "Run All" never overwrites the learner's attempt, the committed
+notebook never shows the learner's cell as solved, and nbval still checks every answer.
 """
 from __future__ import annotations
 
+import importlib
+import inspect
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from .core import _as_array
 
-__all__ = ["check_function", "check_value", "check_choice"]
+__all__ = ["check_function", "check_value", "check_choice", "solution"]
 
 
 def check_function(name: str, fn: Callable, reference: Callable, cases: Sequence[tuple],
@@ -63,3 +70,34 @@ def check_choice(name: str, got, expected, why: str) -> bool:
     ok = norm(got) == norm(expected)
     print(f"{'✓' if ok else '✗'} {name}: the answer is {expected!r}. {why}".rstrip())
     return ok
+
+
+def solution(notebook: str | int, name: str, show: bool = True):
+    """Print the model answer ``name`` of notebook ``notebook`` and return it.
+
+    ``notebook`` is the notebook's number (``"01"`` or ``1``); the answers are the
+    functions of ``xaitutor/solutions/nb01.py`` and so on. Nothing in the caller's
+    namespace changes: bind the result to a name of your own if you want it.
+    """
+    number = f"{int(notebook):02d}" if str(notebook).strip().isdigit() else str(notebook)
+    try:
+        module = importlib.import_module(f"xaitutor.solutions.nb{number}")
+    except ModuleNotFoundError:
+        raise ValueError(f"no solutions for notebook {notebook!r}; notebooks with solutions: "
+                         f"{', '.join(available_solutions())}") from None
+    names = [n for n, f in vars(module).items()
+             if inspect.isfunction(f) and f.__module__ == module.__name__ and not n.startswith("_")]
+    if name not in names:
+        raise ValueError(f"notebook {number} has no solution called {name!r}; "
+                         f"it has: {', '.join(names)}")
+    answer = getattr(module, name)
+    if show:
+        print(f"# xaitutor/solutions/nb{number}.py\n" + inspect.getsource(answer).rstrip())
+    return answer
+
+
+def available_solutions() -> list[str]:
+    """The notebook numbers that have a solutions module."""
+    from importlib import resources
+    files = resources.files("xaitutor.solutions").iterdir()
+    return sorted(f.name[2:4] for f in files if f.name.startswith("nb") and f.name.endswith(".py"))
