@@ -146,6 +146,58 @@ def test_intervention_curve_averages_over_concept_subsets(xor0):
     assert curve == pytest.approx([acc([]), (acc([0]) + acc([1])) / 2, acc([0, 1])])
 
 
+def test_truth_table_is_the_head_on_every_concept_vector_and_xor_is_learnt(xor0):
+    models, _ = xor0
+    for mode, model in models.items():
+        c_all, y_pred = concepts.truth_table(model)
+        assert c_all.tolist() == [[0, 0], [0, 1], [1, 0], [1, 1]]
+        with torch.no_grad():
+            assert torch.equal(y_pred, model.task_head(c_all).argmax(1))
+        assert y_pred.tolist() == [0, 1, 1, 0], mode        # f([0,1]) = 1, f([1,1]) = 0
+
+
+def test_truth_table_needs_a_head_on_bare_concepts():
+    cem = concepts.fit(X, C, Y, "cem", epochs=1, progress=False)
+    with pytest.raises(ValueError, match="kind='cbm'"):
+        concepts.truth_table(cem)
+    with pytest.raises(TypeError, match="concept model"):
+        concepts.truth_table(torch.nn.Linear(2, 2))
+
+
+@pytest.fixture(scope="module")
+def trig0():
+    return held_out("trigonometry", 0)
+
+
+def test_joint_cbm_leaks_on_trigonometry_and_honest_modes_do_not(trig0):
+    """Issue 14: correcting concepts of the joint CBM (λ = 1) to the truth lowers its
+    accuracy (its soft probabilities carried more than the concepts); sequential training
+    has no such drop."""
+    (xtr, ctr, ytr), test = trig0
+    joint = concepts.intervention_curve(concepts.fit(xtr, ctr, ytr, "cbm", "joint", seed=0,
+                                                     progress=False), *test)
+    seq = concepts.intervention_curve(concepts.fit(xtr, ctr, ytr, "cbm", "sequential", seed=0,
+                                                   progress=False), *test)
+    assert joint[0] >= 0.95
+    assert all(joint[0] - joint[k] >= 0.03 for k in (1, 2, 3)), joint
+    assert all(seq[0] - seq[k] <= 0.0 for k in (1, 2, 3)), seq
+
+
+def test_the_seeds_loss_is_lambda_5_and_gives_about_80_percent_without_leakage(trig0):
+    """concept_loss + 0.2·task_loss = 0.2·joint_loss(λ=5): same minimiser."""
+    g = torch.Generator().manual_seed(0)
+    c_logits, y_logits = torch.randn(16, 3, generator=g), torch.randn(16, 2, generator=g)
+    c, y = torch.randint(0, 2, (16, 3), generator=g).float(), torch.randint(0, 2, (16,), generator=g)
+    seed_loss = (torch.nn.functional.binary_cross_entropy_with_logits(c_logits, c)
+                 + 0.2 * torch.nn.functional.cross_entropy(y_logits, y))
+    assert torch.allclose(seed_loss, 0.2 * concepts.joint_loss(c_logits, y_logits, c, y, 5.0))
+    (xtr, ctr, ytr), test = trig0
+    curve = concepts.intervention_curve(concepts.fit(xtr, ctr, ytr, "cbm", "joint", seed=0, lam=5.0,
+                                                     progress=False), *test)
+    assert 0.78 <= curve[0] <= 0.88, curve
+    assert curve[-1] - curve[0] >= -0.01, curve
+
+
 # --- bad input -------------------------------------------------------------------------
 
 X, C, Y = data.xor(20, seed=0)

@@ -21,7 +21,8 @@ from . import _checks
 from .core import train
 
 __all__ = ["ConceptBottleneckModel", "ConceptEmbeddingModel", "BlackBox", "fit", "intervene",
-           "joint_loss", "accuracy", "intervention_curve", "KINDS", "MODES", "MODELS"]
+           "joint_loss", "accuracy", "intervention_curve", "truth_table", "KINDS", "MODES",
+           "MODELS"]
 
 KINDS = ("cbm", "cem", "blackbox")
 MODES = ("joint", "sequential", "independent")
@@ -331,3 +332,26 @@ def intervention_curve(model: _ConceptModel, x: Tensor, c: Tensor, y: Tensor,
                 for s in subsets]
         curve.append(float(np.mean(accs)))
     return curve
+
+
+@torch.no_grad()
+def truth_table(model: _ConceptModel) -> tuple[Tensor, Tensor]:
+    """The rule a CBM's task head learnt: the head queried on every binary concept vector.
+
+    Returns ``(c_all, y_pred)``: ``c_all`` float ``(2^k, k)``, the vectors of {0, 1}^k in
+    binary order ((0,…,0), (0,…,1), …, (1,…,1)), and ``y_pred`` int64 ``(2^k,)``, the class
+    the head predicts for each — what the model answers when an expert sets every concept
+    (Koh et al. 2020, Sec. 6). A CEM's head reads embeddings of x, not bare concepts, and a
+    black box has no concepts: both raise.
+    """
+    if not isinstance(model, _ConceptModel):
+        raise TypeError("model must come from xaitutor.concepts.fit (a concept model)")
+    if model.kind != "cbm":
+        raise ValueError(f"a truth table needs a task head on bare concepts (kind='cbm'); "
+                         f"this model is kind={model.kind!r}")
+    k = model.n_concepts
+    if k > 16:
+        raise ValueError(f"the model has {k} concepts: 2^{k} rows is too many to enumerate")
+    device = next(model.parameters()).device
+    c_all = torch.tensor(list(itertools.product((0.0, 1.0), repeat=k)), device=device)  # (2^k, k)
+    return c_all, model.task_head(c_all).argmax(1)
