@@ -23,3 +23,49 @@ def test_small_cnn_ends_in_average_pooling_and_a_linear_layer():
 def test_fit_classifier_checks_lengths():
     with pytest.raises(ValueError, match="samples"):
         models.fit_classifier(models.SmallCNN(), torch.zeros(3, 1, 8, 8), torch.zeros(2).long())
+
+
+# --- the saturating toy and a ResNet-18 loaded as people load one (notebook 02) ---
+
+from xaitutor import saliency  # noqa: E402
+
+
+def test_saturating_model_has_zero_gradient_past_its_cap_and_ig_still_credits_both():
+    model = models.Saturating([1.0, 1.0], cap=1.0)
+    x = torch.tensor([[1.0, 1.0]])
+    assert model(x).item() == 1.0 and model(torch.zeros(1, 2)).item() == 0.0
+    assert torch.equal(saliency.gradient(model, x, 0), torch.zeros(1, 2))
+    ig = saliency.integrated_gradients(model, x, 0, n_steps=64, method="riemann_middle")
+    assert torch.allclose(ig, torch.tensor([[0.5, 0.5]]), atol=1e-6)   # completeness: sums to 1
+    with pytest.raises(ValueError, match=r"\(N, 2\)"):
+        model(torch.zeros(3))
+
+
+def test_resnet18_is_random_eval_and_frozen_without_a_cached_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    model, pretrained = models.resnet18(seed=0)
+    assert not pretrained and not model.training
+    assert not any(p.requires_grad for p in model.parameters())
+    again, _ = models.resnet18(seed=0)
+    assert torch.equal(model.fc.weight, again.fc.weight)                # seeded
+
+
+def test_resnet18_loads_the_cached_file_when_it_is_there(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    (tmp_path / "checkpoints").mkdir()
+    reference, _ = models.resnet18(seed=7)
+    torch.save(reference.state_dict(), tmp_path / "checkpoints" / models.RESNET18_FILE)
+    model, pretrained = models.resnet18(seed=0)
+    assert pretrained and torch.equal(model.fc.weight, reference.fc.weight)
+
+
+def test_photo_is_a_bundled_rgb_square_and_normalisation_moves_black_off_zero():
+    x = data.images.photo("chelsea", size=32)
+    assert x.shape == (1, 3, 32, 32) and x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
+    black = data.images.imagenet_normalize(torch.zeros(1, 3, 2, 2))
+    assert torch.allclose(black[0, :, 0, 0], -torch.tensor(data.images.IMAGENET_MEAN)
+                          / torch.tensor(data.images.IMAGENET_STD))
+    with pytest.raises(ValueError, match="name"):
+        data.images.photo("nope")
+    with pytest.raises(ValueError, match="RGB"):
+        data.images.imagenet_normalize(torch.zeros(1, 1, 2, 2))

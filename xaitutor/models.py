@@ -9,7 +9,7 @@ from . import _checks
 from ._batching import batched
 from .core import train
 
-__all__ = ["SmallCNN", "fit_classifier", "accuracy"]
+__all__ = ["SmallCNN", "Saturating", "fit_classifier", "accuracy", "resnet18", "RESNET18_FILE"]
 
 
 class SmallCNN(nn.Module):
@@ -27,6 +27,54 @@ class SmallCNN(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.fc(self.features(x).mean(dim=(2, 3)))
+
+
+class Saturating(nn.Module):
+    """A model that saturates: f(x) = min(cap, x · weight), one output per sample.
+
+    Linear until the weighted sum reaches ``cap``, flat beyond. At an input past the cap
+    the gradient is 0 for every feature although the output depends on them: the case
+    where gradient saliency fails and Integrated Gradients does not (Sundararajan et al.
+    2017, §2.1, "saturation")."""
+
+    def __init__(self, weight, cap: float = 1.0):
+        super().__init__()
+        self.register_buffer("weight", torch.as_tensor(weight, dtype=torch.float32).flatten())
+        self.cap = float(cap)
+        self.eval()                                   # nothing differs in training; explainable as built
+
+    def forward(self, x: Tensor) -> Tensor:                              # (N, D) -> (N, 1)
+        if x.dim() != 2 or x.shape[1] != len(self.weight):
+            raise ValueError(f"Saturating takes x of shape (N, {len(self.weight)}), got {tuple(x.shape)}")
+        return (x @ self.weight.to(x.dtype)).clamp(max=self.cap)[:, None]
+
+
+#: torchvision's ImageNet weights of ResNet-18, as torch.hub caches them.
+RESNET18_FILE = "resnet18-f37072fd.pth"
+
+
+def resnet18(seed: int = 0) -> tuple[nn.Module, bool]:
+    """torchvision's ResNet-18 loaded the way people explain one: ``eval()`` (batch norm
+    uses its running statistics, so a sample's output does not depend on its batch) and
+    frozen (``requires_grad=False``: attribution needs gradients for the input, never for
+    the weights). Its input is an ImageNet-normalised image (see
+    :func:`xaitutor.data.imagenet_normalize`).
+
+    Uses the ImageNet weights only when their file is already in torch's cache
+    (``torch.hub.get_dir()/checkpoints/resnet18-f37072fd.pth``); nothing is downloaded.
+    Otherwise the weights are random (seeded with ``seed``). Returns ``(model,
+    pretrained)``."""
+    import os
+
+    import torchvision
+
+    path = os.path.join(torch.hub.get_dir(), "checkpoints", RESNET18_FILE)
+    torch.manual_seed(seed)
+    model = torchvision.models.resnet18(weights=None)
+    pretrained = os.path.isfile(path)
+    if pretrained:
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.eval().requires_grad_(False), pretrained
 
 
 def _check_data(model: nn.Module, x: Tensor, y: Tensor) -> None:

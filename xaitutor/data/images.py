@@ -6,9 +6,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["digits", "shapes", "SHAPE_NAMES"]
+__all__ = ["digits", "shapes", "SHAPE_NAMES", "photo", "imagenet_normalize", "IMAGENET_MEAN",
+           "IMAGENET_STD"]
 
 SHAPE_NAMES = ("square", "disk", "triangle")
+
+#: The per-channel mean and standard deviation that torchvision's ImageNet models expect.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def digits() -> tuple[Tensor, Tensor]:
@@ -62,3 +67,34 @@ def shapes(n: int = 600, seed: int = 0, size: int = 20, watermark: str | None = 
         x[stamp, -4:-1, -4:-1] = 1.0
     return (torch.as_tensor(x, dtype=torch.float32)[:, None], torch.as_tensor(y),
             torch.as_tensor(masks)[:, None])
+
+
+def photo(name: str = "chelsea", size: int = 112) -> Tensor:
+    """A colour photograph bundled with scikit-image (``"chelsea"``: a cat, ``"coffee"``,
+    ``"astronaut"``), cropped to its central square and resized to ``size``×``size``:
+    float32 ``(1, 3, size, size)`` in [0, 1]. No download."""
+    import skimage.data
+    from skimage.transform import resize
+
+    if name not in ("chelsea", "coffee", "astronaut"):
+        raise ValueError(f"photo name must be 'chelsea', 'coffee' or 'astronaut', got {name!r}")
+    if size < 8:
+        raise ValueError(f"size must be at least 8 pixels, got {size}")
+    img = getattr(skimage.data, name)()                                 # (H, W, 3) uint8
+    h, w = img.shape[:2]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    img = resize(img[top:top + side, left:left + side], (size, size), anti_aliasing=True)
+    return torch.as_tensor(img, dtype=torch.float32).permute(2, 0, 1)[None].contiguous()
+
+
+def imagenet_normalize(x: Tensor) -> Tensor:
+    """(x − mean) / std per channel, with ImageNet's mean and std: what torchvision's
+    pretrained models take. Pixel bounds [0, 1] become ((0 − mean)/std, (1 − mean)/std)
+    and a black image is not 0 in these units: baselines and bounds must be normalised
+    too. ``x`` is ``(N, 3, H, W)`` in [0, 1]."""
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise ValueError(f"x must be (N, 3, H, W) RGB in [0, 1], got shape {tuple(x.shape)}")
+    mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x - mean) / std
