@@ -468,3 +468,137 @@ def test_the_cached_influence_refuses_a_model_that_changed(logistic):
         model.bias += 1e-3
     with pytest.raises(ValueError, match="changed since this Influence was built.*build a new one"):
         cached.scores(test)
+
+
+# --- the hinge SVM solved exactly: the ground truth of notebook 03's smooth-hinge experiment (issue 14) ---
+
+def _svm_problem(n=60, d=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g, dtype=torch.float64)
+    y = ((x @ torch.linspace(-1, 1, d, dtype=torch.float64) + 0.5 * torch.randn(n, generator=g, dtype=torch.float64)) > 0).long()
+    return x, y
+
+
+def _svm_objective(theta, x, y, l2, weights=None):
+    s = (2 * y - 1).double() * (x @ theta[:-1] + theta[-1])
+    w = torch.ones(len(x), dtype=torch.float64) if weights is None else weights
+    return ((w * (1 - s).clamp_min(0)).sum() / len(x) + 0.5 * l2 * theta @ theta).item()
+
+
+def _svm_by_slsqp(x, y, l2, weights=None):
+    """The primal QP, written out and handed to SciPy's SLSQP: variables (θ, ξ), minimise
+    (1/n) Σ wᵢ ξᵢ + (l2/2)‖θ‖² subject to ξᵢ ≥ 0 and ξᵢ ≥ 1 − yᵢ θ·[xᵢ, 1]."""
+    import numpy as np
+    from scipy.optimize import minimize
+    n, d = x.shape
+    a = ((2 * y - 1).double()[:, None] * torch.cat([x, torch.ones(n, 1, dtype=x.dtype)], 1)).numpy()
+    w = np.ones(n) if weights is None else weights.numpy()
+    f = lambda v: (w * v[d + 1:]).sum() / n + 0.5 * l2 * v[:d + 1] @ v[:d + 1]
+    jac = lambda v: np.concatenate([l2 * v[:d + 1], w / n])
+    cons = [{"type": "ineq", "fun": lambda v: v[d + 1:], "jac": lambda v: np.hstack([np.zeros((n, d + 1)), np.eye(n)])},
+            {"type": "ineq", "fun": lambda v: v[d + 1:] - 1 + a @ v[:d + 1], "jac": lambda v: np.hstack([a, np.eye(n)])}]
+    res = minimize(f, np.concatenate([np.zeros(d + 1), np.ones(n)]), jac=jac, constraints=cons, method="SLSQP",
+                   options={"ftol": 1e-14, "maxiter": 1000})
+    assert res.success, res.message
+    return torch.from_numpy(res.x[:d + 1])
+
+
+def _theta(model):
+    return torch.cat([model.weight.detach().flatten(), model.bias.detach()])
+
+
+def test_fit_hinge_svm_reaches_the_minimum_that_an_independent_qp_solver_bounds():
+    """R is l2-strongly convex, so R(θ) − R(θ*) ≥ (l2/2)‖θ − θ*‖² for every θ: SLSQP's answer
+    can be no better than ours, and how much worse it is bounds how far apart the two are."""
+    x, y = _svm_problem()
+    l2 = 0.05
+    model = nn.Linear(5, 1).double()
+    report = I.fit_hinge_svm(model, x, y, l2=l2)
+    assert report.optimal and report.kkt_violation <= 1e-12 and abs(report.duality_gap) <= 1e-12, report
+    assert 0 < report.on_margin < report.support_vectors < len(x)
+    ours, ref = _theta(model), _svm_by_slsqp(x, y, l2)
+    excess = _svm_objective(ref, x, y, l2) - _svm_objective(ours, x, y, l2)
+    assert excess >= -1e-12, "SLSQP found a lower objective: ours is not the minimum"
+    assert (ref - ours).norm().item() <= (2 * max(excess, 0) / l2) ** 0.5 + 1e-9
+    assert (ref - ours).norm().item() <= 1e-4                          # and SLSQP agrees
+    # the objective written with the library's hinge loss is the same function
+    assert I.hinge(model(x), y).item() + 0.5 * l2 * (ours @ ours).item() == pytest.approx(
+        _svm_objective(ours, x, y, l2), abs=1e-14)
+
+
+def test_retrain_hinge_svm_without_is_exact_and_leaves_non_support_vectors_alone():
+    x, y = _svm_problem()
+    l2 = 0.05
+    model = nn.Linear(5, 1).double()
+    I.fit_hinge_svm(model, x, y, l2=l2)
+    theta = _theta(model)
+    margins = model(x).detach()[:, 0] * (2 * y - 1)
+    outside = int((margins > 1 + 1e-6).nonzero()[0])
+    support = (margins < 1 - 1e-6).nonzero()[:, 0].tolist()[:2] + [int(((margins - 1).abs() < 1e-9).nonzero()[0])]
+    thetas, report = I.retrain_hinge_svm_without(model, (x, y), [outside] + support, l2=l2)
+    assert report.optimal, report
+    torch.testing.assert_close(thetas[0], theta, atol=1e-12, rtol=0)    # nothing to re-solve
+    for k, i in enumerate(support, start=1):
+        w = torch.ones(len(x), dtype=torch.float64)
+        w[i] = 0
+        ref = _svm_by_slsqp(x, y, l2, w)
+        excess = _svm_objective(ref, x, y, l2, w) - _svm_objective(thetas[k], x, y, l2, w)
+        assert excess >= -1e-12
+        assert (ref - thetas[k]).norm().item() <= (2 * max(excess, 0) / l2) ** 0.5 + 1e-9
+        assert (thetas[k] - theta).norm().item() > 1e-6                   # a support vector matters
+    assert torch.equal(_theta(model), theta), "the model was touched"
+
+
+def test_fit_hinge_svm_explains_what_it_needs():
+    x, y = _svm_problem()
+    with pytest.raises(ValueError, match=r"linear: pass nn.Linear\(d, 1\)"):
+        I.fit_hinge_svm(nn.Linear(5, 2).double(), x, y)
+    with pytest.raises(ValueError, match="labels 0 and 1"):
+        I.fit_hinge_svm(nn.Linear(5, 1).double(), x, y + 1)
+
+
+# --- Captum's influence module: the same scores once the definitions match (issue 14) -------------
+
+def _captum(cls, model, train, **kwargs):
+    from torch.utils.data import TensorDataset
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Input Tensor 0 did not already require gradients")
+        return cls(model, TensorDataset(*train), "θ̂ in memory", checkpoints_load_func=lambda m, p: 1.0,
+                   loss_fn=nn.CrossEntropyLoss(reduction="sum"), sample_wise_grads_per_batch=True,
+                   batch_size=len(train[0]), **kwargs)
+
+
+@pytest.mark.parametrize("damping", [0.0, 0.1])
+def test_captum_naive_influence_equals_ours_with_matched_definitions(logistic, exact, damping):
+    """Captum: ∇L_tᵀ (Σᵢ∇²Lᵢ + hessian_reg·I)⁻¹ ∇L_i on its projection_dim largest eigenvalues,
+    same sign as ours. Ours: (1/n) ∇L_tᵀ (H + d·I)⁻¹ ∇L_i with H = (1/n)Σ∇²Lᵢ + l2·I. Equal
+    when hessian_reg = n(l2 + d), projection_dim = P, hessian_inverse_tol = 0."""
+    from captum.influence import NaiveInfluenceFunction
+    model, loss, train, test = logistic
+    n = len(train[0])
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    ours = exact if damping == 0 else I.influence(model, loss, train, test, l2=L2, damping=damping)
+    theirs = _captum(NaiveInfluenceFunction, model, train, projection_dim=130,
+                     hessian_reg=n * (L2 + damping), hessian_inverse_tol=0.0).influence(test)
+    torch.testing.assert_close(theirs, ours, atol=1e-12, rtol=1e-9)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), "Captum changed the model"
+
+
+def test_captum_defaults_drop_the_penalty_and_keep_50_directions(logistic, exact):
+    from captum.influence import NaiveInfluenceFunction, TracInCP
+    from torch.utils.data import TensorDataset
+    model, loss, train, test = logistic
+    n = len(train[0])
+    default = _captum(NaiveInfluenceFunction, model, train).influence(test)
+    H_sum = n * (I.hessian(model, loss, train, l2=L2) - L2 * torch.eye(130, dtype=torch.float64))
+    lam, V = torch.linalg.eigh(H_sum + 1e-6 * torch.eye(130, dtype=torch.float64))
+    keep = lam > 1e-5
+    lam, V = lam[keep][-50:], V[:, keep][:, -50:]
+    G_train = I.per_sample_grads(model, loss, *train)
+    G_test = I.per_sample_grads(model, loss, *test)
+    torch.testing.assert_close(default, (G_test @ V / lam) @ (V.T @ G_train.T), atol=1e-10, rtol=1e-8)
+    assert ((default - exact).norm() / exact.norm()).item() > 0.5          # a different number
+    tracin = TracInCP(model, TensorDataset(*train), ["θ̂"], checkpoints_load_func=lambda m, p: 1.0,
+                      loss_fn=nn.CrossEntropyLoss(reduction="none"), batch_size=n).influence(test)
+    torch.testing.assert_close(tracin, G_test @ G_train.T, atol=1e-12, rtol=1e-10)   # no Hessian at all

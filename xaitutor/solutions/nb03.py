@@ -1,0 +1,26 @@
+"""Model answers to notebook 03 (influence functions)."""
+
+
+def hvp(objective, theta, v):
+    """H v without forming H: the Hessian-vector product is the directional derivative of
+    the gradient, d/dε ∇R(θ + εv) at ε = 0 — one forward-mode pass (``jvp``) through
+    ``grad(objective)``. Cost: about two gradients, whatever the number of parameters."""
+    from torch.func import grad, jvp
+    return jvp(grad(objective), (theta,), (v,))[1]
+
+
+def flip_point(scores_row):
+    """The most *helpful* training point: the largest I(i, t). Influence is the predicted
+    rise of the test loss when i is removed, so the point with the largest positive score
+    is the one whose removal pushes the test point furthest towards the wrong class. (The
+    most negative score — the most harmful point — would make the prediction *more*
+    confident.) Whether it really flips is then checked by retraining."""
+    return int(scores_row.argmax())
+
+
+def non_support_vector():
+    """Not at all. The hinge SVM's optimum is fixed by its support vectors alone (the
+    points on or inside the margin): a point outside the margin has zero loss and zero
+    (sub)gradient, so θ̂ still satisfies the optimality conditions of R₋ᵢ and retraining
+    returns θ̂ itself."""
+    return "not at all"
