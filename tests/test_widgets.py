@@ -354,6 +354,25 @@ def test_latent_explorer_compares_input_space_and_latent(digit_vae):
     assert "latent change" in box.status.value or "already predicted" in box.status.value
 
 
+def test_latent_explorer_batched_search_gives_each_digit_its_own_answer(digit_vae):
+    """The explorer searches every digit at once (one batched call per target); REVISE's
+    rows are independent, so the status line must equal a search of that digit alone."""
+    from xaitutor import counterfactuals, latent
+    clf, vae, X, Y = digit_vae
+    box = widgets.latent_explorer(clf, vae, X, Y, target=8)
+    predicted = clf(X).argmax(1)
+    for i in [int(j) for j in (predicted != 8).nonzero().flatten()[[0, 3]]]:
+        box.controls["index"].value = i
+        alone = latent.counterfactual(clf, vae, X[i:i + 1], 8)
+        space = counterfactuals.optimize(clf, X[i:i + 1], 8, lam=0.05, distance="l1", bounds=(0.0, 1.0))
+        expected = (f"input-space change L1 {float((space.x_cf - X[i:i + 1]).abs().sum()):.1f} · "
+                    f"latent change L1 {float((alone.x_cf - X[i:i + 1]).abs().sum()):.1f}")
+        assert box.status.value == expected
+    already = int((predicted == 8).nonzero().flatten()[0])
+    box.controls["index"].value = already
+    assert "already predicted as 8" in box.status.value
+
+
 def test_latent_sliders_decode_live(digit_vae):
     clf, vae, _, _ = digit_vae
     box = widgets.latent_sliders(vae, clf)

@@ -183,7 +183,7 @@ def plot_segments(ax: plt.Axes, image: Tensor, mask: Tensor, title: str = "") ->
     ax.grid(False)
 
 
-def figure_to_png(fig: plt.Figure, layout: dict | None = None) -> bytes:
+def figure_to_png(fig: plt.Figure, layout: dict | None = None, dpi: float | None = None) -> bytes:
     """Render a figure to PNG bytes (for an ``ipywidgets.Image``) and close it.
 
     ``layout``: a dict the caller keeps between renders of the same kind of figure (a
@@ -199,7 +199,7 @@ def figure_to_png(fig: plt.Figure, layout: dict | None = None) -> bytes:
         for ax, pos in zip(axes, saved):
             ax.set_position(pos)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    fig.savefig(buf, format="png", **({} if dpi is None else {"dpi": dpi}))
     if layout is not None and saved is None:
         layout[key] = [ax.get_position() for ax in axes]
     plt.close(fig)

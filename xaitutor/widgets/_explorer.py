@@ -37,9 +37,10 @@ class Explorer:
         self.image = widgets.Image(format="png") if out == "image" else None
         self._layout: dict = {}                 # axes positions, computed on the first draw
 
-    def draw(self, fig: Figure) -> None:
-        """Render ``fig`` into the image (reusing the first render's layout)."""
-        self.image.value = figure_to_png(fig, self._layout)
+    def draw(self, fig: Figure, dpi: float | None = None) -> None:
+        """Render ``fig`` into the image (reusing the first render's layout); ``dpi``
+        fixes the resolution (for a figure drawn over cached pixels)."""
+        self.image.value = figure_to_png(fig, self._layout, dpi=dpi)
 
     def say(self, text: str) -> None:
         """Set the status line (or the view) to ``text`` (HTML)."""

@@ -5,7 +5,9 @@ import html
 from collections.abc import Sequence
 
 import ipywidgets as widgets
+import numpy as np
 import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import Tensor
 
@@ -99,22 +101,38 @@ def path_explorer(model: torch.nn.Module, X: Tensor, y: Tensor, target: int = 1)
                                  continuous_update=False)
     kind = widgets.ToggleButtons(options=("l1", "l0"), value="l1", description="sparsity")
     ex = Explorer()
+    background: dict = {}
+
+    def scene() -> dict:
+        """The decision regions and the data never change: draw them once, keep the pixels."""
+        if not background:
+            fig = Figure(figsize=(5.6, 4.6))
+            ax = fig.add_subplot()
+            plot_decision_regions(ax, lambda p: model(p).argmax(1), X, y, title="counterfactual search")
+            canvas = FigureCanvasAgg(fig)
+            canvas.draw()
+            background.update(pixels=np.asarray(canvas.buffer_rgba()).copy(), dpi=fig.dpi,
+                              position=ax.get_position(), xlim=ax.get_xlim(), ylim=ax.get_ylim())
+        return background
 
     def show():
         start = torch.tensor([[sx.value, sy.value]], dtype=X.dtype, device=X.device)
         r = counterfactuals.optimize(model, start, target, lam=lam.value, mu=mu.value,
                                      distance="l2", sparsity=kind.value, steps=150,
                                      record_path=True)
-        fig = Figure(figsize=(5.6, 4.6), layout="constrained")
-        ax = fig.add_subplot()
-        plot_decision_regions(ax, lambda p: model(p).argmax(1), X, y, title="counterfactual search")
+        bg = scene()
+        fig = Figure(figsize=(5.6, 4.6), dpi=bg["dpi"], layout="none")
+        fig.figimage(bg["pixels"], origin="upper")                # the cached scene, pixel for pixel
+        ax = fig.add_axes(bg["position"], zorder=1)               # above the scene
+        ax.set(xlim=bg["xlim"], ylim=bg["ylim"])
+        ax.set_axis_off()                                         # the scene has the frame and labels
         p = r.path[:, 0].cpu().numpy()
         ax.plot(p[:, 0], p[:, 1], color="k", lw=2)
         ax.scatter(*p[0], s=90, color="white", edgecolor="k", zorder=3, label="start")
         ax.scatter(*p[-1], s=140, marker="*", color=OKABE_ITO[5], edgecolor="k", zorder=3,
                    label="counterfactual")
         ax.legend(loc="lower right", fontsize=9)
-        ex.draw(fig)
+        ex.draw(fig, dpi=bg["dpi"])
         moved = (r.x_cf[0] - start[0]).abs()
         ex.say(f"{'✓ valid' if bool(r.valid[0]) else '✗ not valid'} · moved "
                f"Δx₁ = {moved[0]:.2f}, Δx₂ = {moved[1]:.2f}")

@@ -31,35 +31,46 @@ def latent_explorer(model: torch.nn.Module, vae, x: Tensor, y: Tensor,
     index = ex.index("digit", n)
     target_w = widgets.Dropdown(options=list(range(n_classes)), value=target, description="target")
     method = widgets.ToggleButtons(options=list(latent.METHODS), value="revise")
-    cache: dict[tuple[int, int], tuple] = {}
+    cache: dict[tuple[str, int], object] = {}
+    with torch.no_grad():
+        predicted = model(x).argmax(1)
 
-    def searched(i: int, t: int):
-        """The input-space counterfactual and REVISE's recorded walk (kept: switching the
-        method back and forth or revisiting a digit answers at once)."""
-        if (i, t) not in cache:
-            xi = x[i:i + 1]
-            space = counterfactuals.optimize(model, xi, t, lam=0.05, distance="l1",
-                                             bounds=(0.0, 1.0))
-            cache[i, t] = space, latent.counterfactual(model, vae, xi, t, record_path=True)
-        return cache[i, t]
+    def searched(kind: str, t: int):
+        """Every digit's counterfactual of one kind toward ``t`` (the digits not already
+        predicted as ``t``), found in one batched call the first time it is asked for:
+        other digits, and switching back, answer at once. Returns (result, row of each digit)."""
+        if (kind, t) not in cache:
+            todo = (predicted != t).nonzero().flatten()
+            rows = torch.full((n,), -1, dtype=torch.long)
+            rows[todo.cpu()] = torch.arange(len(todo))
+            if kind == "input space":
+                found = counterfactuals.optimize(model, x[todo], t, lam=0.05, distance="l1",
+                                                 bounds=(0.0, 1.0))
+            else:
+                found = latent.counterfactual(model, vae, x[todo], t, method=kind,
+                                              record_path=kind == "revise")
+            cache[kind, t] = found, rows
+        return cache[kind, t]
 
     def show():
-        i = index.value
+        i, t = index.value, target_w.value
         if not ex.index_ok("digit", i, n):
             return
+        if int(predicted[i]) == t:
+            raise ValueError(f"digit {i} is already predicted as {t}: nothing to change — "
+                             "choose another target or another digit")
         xi = x[i:i + 1]
-        space, walk = searched(i, target_w.value)
-        lat = walk if method.value == "revise" else \
-            latent.counterfactual(model, vae, xi, target_w.value, method=method.value)
-        frames = walk.path[torch.linspace(0, len(walk.path) - 1, n_frames).long(), 0]
+        (space, r), (walk, _), (lat, _) = (searched(kind, t) for kind in ("input space", "revise", method.value))
+        i = int(r[i])                                             # its row in the batched results
+        frames = walk.path[torch.linspace(0, len(walk.path) - 1, n_frames).long(), i]
         with torch.no_grad():
             decoded = vae.decode(frames)
             labels = model(decoded).argmax(1).tolist()
         fig = Figure(figsize=(10, 3.6), layout="constrained")
         grid = fig.add_gridspec(2, max(n_frames, 3))
         for col, (img, title) in enumerate(((xi[0], "the digit"),
-                                            (space.x_cf[0], f"input space: {'✓' if space.valid[0] else '✗'}"),
-                                            (lat.x_cf[0], f"{method.value}: {'✓' if lat.valid[0] else '✗'}"))):
+                                            (space.x_cf[i], f"input space: {'✓' if space.valid[i] else '✗'}"),
+                                            (lat.x_cf[i], f"{method.value}: {'✓' if lat.valid[i] else '✗'}"))):
             ax = fig.add_subplot(grid[0, col])
             ax.imshow(img.reshape(image_shape).cpu().numpy(), cmap="gray", vmin=0, vmax=1)
             ax.set_title(title, fontsize=11)
@@ -71,8 +82,8 @@ def latent_explorer(model: torch.nn.Module, vae, x: Tensor, y: Tensor,
             ax.set(xticks=[], yticks=[])
             ax.grid(False)
         ex.draw(fig)
-        ex.say(f"input-space change L1 {float((space.x_cf - xi).abs().sum()):.1f} · "
-               f"latent change L1 {float((lat.x_cf - xi).abs().sum()):.1f}")
+        ex.say(f"input-space change L1 {float((space.x_cf[i] - xi[0]).abs().sum()):.1f} · "
+               f"latent change L1 {float((lat.x_cf[i] - xi[0]).abs().sum()):.1f}")
 
     return ex.box([widgets.HBox([index, target_w, method])],
                   {"index": index, "target": target_w, "method": method}, show)
