@@ -10,8 +10,9 @@ def cheapest_single_change():
 
 
 def breaking_graph():
-    """Education → debt (node 3's parent is node 1): the study loan. The independent
-    reading raised education as if nothing else moved; in a world where schooling costs
-    money, it also raises debt, which the bank's score punishes, and the applicant stays
-    rejected."""
-    return {3: [1]}
+    """Income → debt (node 3's parent is node 2): bigger incomes bring bigger loans. The
+    advice raises income as well as education; in a world with that arrow the raise
+    also raises debt, which the bank's score punishes, and this applicant — advised to
+    the edge of the boundary — stays rejected. (Education → age breaks it too, but
+    nothing causes age.)"""
+    return {3: [2]}
