@@ -461,6 +461,14 @@ OTHER_CASES = [
     (lambda: data.german_credit()[3].decode(torch.zeros(2, 3)), ValueError,
      ("encoder makes", "got 3")),
     # models and core
+    (lambda: models.resnet18(seed=-1), ValueError, ("seed must be an int ≥ 0",)),
+    (lambda: concepts.truth_table(nn.Linear(2, 2)), TypeError, ("xaitutor.concepts.fit",)),
+    (lambda: influence.hinge(torch.zeros(4, 2), torch.zeros(4, dtype=torch.long)), ValueError,
+     ("one output per target", "nn.Linear(d, 1)")),
+    (lambda: influence.fit_hinge_svm(nn.Linear(3, 2).double(), *_svm_data()), ValueError,
+     ("linear: pass nn.Linear(d, 1)",)),
+    (lambda: influence.retrain_hinge_svm_without(_fitted_svm(), _svm_data(), [99]), ValueError,
+     ("99 is not a training point", "0..19")),
     (lambda: models.fit_classifier(models.SmallCNN(), w().x_img, w().y_img[:3]), ValueError,
      ("x has 6 samples but y has 3",)),
     (lambda: models.fit_classifier(models.SmallCNN(), w().x_img, w().y_img + 10), ValueError,
@@ -585,6 +593,18 @@ SHAPLEY_CASES = [
     (lambda: shapley.explain("shap", w().cnn, w().x_img, 0, _blocks4()), ValueError,
      ("unknown method", "exact shapley")),
 ]
+
+
+def _svm_data():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(20, 3, generator=g, dtype=torch.float64)
+    return x, (x[:, 0] > 0).long()
+
+
+def _fitted_svm():
+    model = nn.Linear(3, 1).double()
+    influence.fit_hinge_svm(model, *_svm_data())
+    return model
 
 
 def _id(words: tuple[str, ...], f) -> str:

@@ -97,7 +97,7 @@ def test_every_public_function_that_takes_a_model_is_exercised():
     takes_model = {name for name in I.__all__
                    if callable(getattr(I, name)) and name not in ("FitReport", "SmoothHinge")
                    and "model" in inspect.signature(getattr(I, name)).parameters}
-    assert takes_model == set(CALLS) | {"fit"}
+    assert takes_model == set(CALLS) | {"fit", "fit_hinge_svm", "retrain_hinge_svm_without"}
 
 
 @pytest.mark.parametrize("kind", ["logistic", "mlp"])
@@ -168,3 +168,26 @@ def test_a_partly_frozen_model_counts_only_its_trainable_parameters(problems):
     H = torch.autograd.functional.hessian(objective, theta)
     by_hand = g_test @ torch.linalg.solve(H, g_train.T) / len(x)
     torch.testing.assert_close(ours, by_hand, rtol=1e-9, atol=1e-14)
+
+
+def test_the_exact_hinge_svm_fits_and_retrains_a_frozen_linear_model_as_an_unfrozen_one():
+    """fit_hinge_svm sets the weights (by design) but keeps the flags; retrain_hinge_svm_without
+    leaves the model as found; both give a frozen model what they give an unfrozen one."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(40, 5, generator=g, dtype=torch.float64)
+    y = (x[:, 0] + 0.5 * torch.randn(40, generator=g, dtype=torch.float64) > 0).long()
+    torch.manual_seed(2)
+    start = nn.Linear(5, 1).double().eval()
+    results = []
+    for model in (copy.deepcopy(start), freeze(start)):
+        before = state(model)
+        I.fit_hinge_svm(model, x, y, l2=0.05)
+        assert_as_found(model, before, weights=False)
+        fitted = state(model)
+        thetas, report = I.retrain_hinge_svm_without(model, (x, y), [0, 5, 9], l2=0.05)
+        assert report.optimal
+        assert_as_found(model, fitted)
+        results.append((model.state_dict(), thetas))
+    for k, v in results[0][0].items():
+        assert torch.equal(v, results[1][0][k])
+    assert torch.equal(results[0][1], results[1][1])

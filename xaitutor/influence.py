@@ -765,13 +765,22 @@ def leave_one_out(model: nn.Module, loss_fn: LossFn, train: tuple[Tensor, Tensor
 
 # --- a smooth hinge, for the SVM experiment ---------------------------------------------------------
 
+def _signed_margins(outputs: Tensor, targets: Tensor) -> Tensor:
+    """s = ±1 · output (targets 1 → +1, 0 → −1), one output per target."""
+    if targets.dim() != 1 or outputs.numel() != len(targets):
+        raise ValueError(f"a hinge loss needs one output per target: outputs have shape "
+                         f"{tuple(outputs.shape)}, targets {tuple(targets.shape)}; use a model with "
+                         "one output, nn.Linear(d, 1)")
+    return (2 * targets.to(outputs.dtype) - 1) * outputs.reshape(len(targets))
+
+
 def smooth_hinge(outputs: Tensor, targets: Tensor, t: float = 0.1) -> Tensor:
     """Smooth hinge loss (Koh & Liang, Sec. 4.1): t·log(1 + exp((1 − s)/t)) with margin
     s = ±1 · output (targets 1 → +1, 0 → −1), averaged. As t → 0 it becomes the SVM's
     hinge max(0, 1 − s), whose Hessian is zero almost everywhere."""
     if t <= 0:
         raise ValueError(f"the temperature t must be > 0, got {t}")
-    s = (2 * targets.to(outputs.dtype) - 1) * outputs.reshape(len(targets))
+    s = _signed_margins(outputs, targets)
     return (t * F.softplus((1 - s) / t)).mean()
 
 
@@ -791,7 +800,7 @@ class SmoothHinge(nn.Module):
 def hinge(outputs: Tensor, targets: Tensor) -> Tensor:
     """The SVM's hinge loss max(0, 1 − s) with margin s = ±1 · output (targets 1 → +1,
     0 → −1), averaged: ``smooth_hinge`` at t → 0."""
-    s = (2 * targets.to(outputs.dtype) - 1) * outputs.reshape(len(targets))
+    s = _signed_margins(outputs, targets)
     return (1 - s).clamp_min(0).mean()
 
 

@@ -68,6 +68,7 @@ def resnet18(seed: int = 0) -> tuple[nn.Module, bool]:
 
     import torchvision
 
+    _checks.positive_int(seed, "seed", minimum=0)
     path = os.path.join(torch.hub.get_dir(), "checkpoints", RESNET18_FILE)
     torch.manual_seed(seed)
     model = torchvision.models.resnet18(weights=None)
