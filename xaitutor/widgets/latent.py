@@ -31,14 +31,14 @@ def latent_explorer(model: torch.nn.Module, vae, x: Tensor, y: Tensor,
     index = ex.index("digit", n)
     target_w = widgets.Dropdown(options=list(range(n_classes)), value=target, description="target")
     method = widgets.ToggleButtons(options=list(latent.METHODS), value="revise")
-    cache: dict[tuple[str, int], object] = {}
+    cache: dict[tuple, object] = {}
     with torch.no_grad():
         predicted = model(x).argmax(1)
 
     def searched(kind: str, t: int):
-        """Every digit's counterfactual of one kind toward ``t`` (the digits not already
-        predicted as ``t``), found in one batched call the first time it is asked for:
-        other digits, and switching back, answer at once. Returns (result, row of each digit)."""
+        """Every digit's input-space or REVISE counterfactual toward ``t`` (the digits not
+        already predicted as ``t``), found in one batched call the first time it is asked
+        for: other digits, and switching back, answer at once. Returns (result, row of each digit)."""
         if (kind, t) not in cache:
             todo = (predicted != t).nonzero().flatten()
             rows = torch.full((n,), -1, dtype=torch.long)
@@ -60,7 +60,13 @@ def latent_explorer(model: torch.nn.Module, vae, x: Tensor, y: Tensor,
             raise ValueError(f"digit {i} is already predicted as {t}: nothing to change — "
                              "choose another target or another digit")
         xi = x[i:i + 1]
-        (space, r), (walk, _), (lat, _) = (searched(kind, t) for kind in ("input space", "revise", method.value))
+        (space, r), (walk, _) = searched("input space", t), searched("revise", t)
+        if method.value == "revise":
+            lat, row = walk, int(r[i])
+        else:                      # C-CHVAE's shells grow until the slowest row is done: one digit at a time
+            if ("cchvae", t, i) not in cache:
+                cache["cchvae", t, i] = latent.counterfactual(model, vae, xi, t, method="cchvae")
+            lat, row = cache["cchvae", t, i], 0
         i = int(r[i])                                             # its row in the batched results
         frames = walk.path[torch.linspace(0, len(walk.path) - 1, n_frames).long(), i]
         with torch.no_grad():
@@ -70,7 +76,7 @@ def latent_explorer(model: torch.nn.Module, vae, x: Tensor, y: Tensor,
         grid = fig.add_gridspec(2, max(n_frames, 3))
         for col, (img, title) in enumerate(((xi[0], "the digit"),
                                             (space.x_cf[i], f"input space: {'✓' if space.valid[i] else '✗'}"),
-                                            (lat.x_cf[i], f"{method.value}: {'✓' if lat.valid[i] else '✗'}"))):
+                                            (lat.x_cf[row], f"{method.value}: {'✓' if lat.valid[row] else '✗'}"))):
             ax = fig.add_subplot(grid[0, col])
             ax.imshow(img.reshape(image_shape).cpu().numpy(), cmap="gray", vmin=0, vmax=1)
             ax.set_title(title, fontsize=11)
@@ -83,7 +89,7 @@ def latent_explorer(model: torch.nn.Module, vae, x: Tensor, y: Tensor,
             ax.grid(False)
         ex.draw(fig)
         ex.say(f"input-space change L1 {float((space.x_cf[i] - xi[0]).abs().sum()):.1f} · "
-               f"latent change L1 {float((lat.x_cf[i] - xi[0]).abs().sum()):.1f}")
+               f"latent change L1 {float((lat.x_cf[row] - xi[0]).abs().sum()):.1f}")
 
     return ex.box([widgets.HBox([index, target_w, method])],
                   {"index": index, "target": target_w, "method": method}, show)
