@@ -423,3 +423,19 @@ def test_door_checks():
         lp_counterfactual(model, x, 1, categorical=[[0, 1], [1, 2]])
     with pytest.raises(ValueError, match="float32 but the model is float64"):
         lp_counterfactual(model, x.float(), 1)
+
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("solve", [lp_counterfactual, min_features_counterfactual])
+def test_every_result_lives_on_the_device_of_x(solve, device):
+    """On a GPU, notebook 04 combined ``exact.feasible`` with ``optimize(...).valid`` and got
+    "Expected all tensors to be on the same device": all four results follow ``x``."""
+    model, x, kw = infeasible_setting()
+    model, x = model.to(device), x.to(device)
+    kw["bounds"] = tuple(b.to(device) for b in kw["bounds"])
+    r = solve(model, x, 1, **kw)
+    assert {t.device.type for t in (r.x_cf, r.cost, r.n_features, r.feasible)} == {device}
+    assert (r.feasible & (model(r.x_cf).argmax(1) == 1)).tolist() == [True, False]

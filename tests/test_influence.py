@@ -417,7 +417,9 @@ def test_the_cached_influence_equals_influence_for_every_method_and_damping(logi
             assert torch.equal(ours, fresh), (method, damping)
             assert ours.info == fresh.info
             one = cached.scores((test[0][2:3], test[1][2:3]), method, damping, **opts)
-            torch.testing.assert_close(one[0], fresh[2], rtol=1e-10, atol=1e-16)
+            # one test point vs a batch: the same sums in another order (on a GPU, 3.7e-15 apart
+            # on scores near zero), so the absolute slack is round-off at the scores' scale
+            torch.testing.assert_close(one[0], fresh[2], rtol=1e-10, atol=1e-12 * fresh.abs().max().item())
         assert torch.equal(cached.self_scores("cg", 0.01),
                            I.self_influence(model, loss, train, l2=L2, method="cg", damping=0.01))
         assert torch.equal(cached.perturbation_scores(test, "exact", 0.1),

@@ -47,13 +47,22 @@ def _clean(text: str) -> str:
     return text
 
 
+def nbval_compares(cell: nbformat.NotebookNode) -> bool:
+    """Whether nbval compares this code cell's outputs: not when its source has the
+    ``# NBVAL_IGNORE_OUTPUT`` / ``# NBVAL_SKIP`` comment or its metadata the
+    ``nbval-ignore-output`` / ``nbval-skip`` tag (nbval honours both forms)."""
+    tags = set(cell.get("metadata", {}).get("tags", []))
+    return not ({"nbval-ignore-output", "nbval-skip"} & tags
+                or "NBVAL_IGNORE_OUTPUT" in cell.source or "NBVAL_SKIP" in cell.source)
+
+
 def compared_outputs(nb: nbformat.NotebookNode) -> list[tuple[int, list[str]]]:
     """Per code cell that nbval checks: its compared outputs as sanitised strings. Adjacent
     stdout chunks are one text (how a print is split into messages varies from run to
     run); stderr (warnings, progress bars) is not compared."""
     result = []
     for i, cell in enumerate(nb.cells):
-        if cell.cell_type != "code" or "NBVAL_IGNORE_OUTPUT" in cell.source:
+        if cell.cell_type != "code" or not nbval_compares(cell):
             continue
         shown: list[list[str]] = []                  # [kind, text]
         for out in cell.get("outputs", []):
@@ -126,3 +135,15 @@ def test_compared_outputs_follow_nbval_markers():
     nb.cells[0].outputs.insert(1, nbformat.v4.new_output("stream", name="stderr", text="warn\n"))
     nb.cells[0].outputs.insert(2, nbformat.v4.new_output("stream", name="stdout", text="more\n"))
     assert compared_outputs(nb) == [(0, ["stdout: ✓ ok (max |Δ| <number> ≤ 1e-06)\nmore\n"])]
+
+
+def test_compared_outputs_leave_out_cells_nbval_ignores_by_tag():
+    """A cell tagged ``nbval-ignore-output`` (the folded solution cells) or ``nbval-skip``
+    is not compared by nbval, so not here either; an untagged twin is."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("print(3)", metadata={"tags": ["solution", "nbval-ignore-output"]}),
+                nbformat.v4.new_code_cell("print(4)", metadata={"tags": ["nbval-skip"]}),
+                nbformat.v4.new_code_cell("print(5)", metadata={"tags": ["solution"]})]
+    for cell, text in zip(nb.cells, ("3\n", "4\n", "5\n")):
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
+    assert compared_outputs(nb) == [(2, ["stdout: 5\n"])]

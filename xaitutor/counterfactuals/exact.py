@@ -38,7 +38,8 @@ _MARGIN_TOL = 1e-9          # the margin the returned x_cf keeps, recomputed in 
 class ExactCounterfactuals:
     """What :func:`lp_counterfactual` and :func:`min_features_counterfactual` return.
 
-    ``x_cf`` ``(N, D)`` (dtype and device of ``x``; an infeasible row holds ``x`` itself),
+    All four on the device of ``x`` (so they combine with the model's other outputs on a GPU).
+    ``x_cf`` ``(N, D)`` (dtype of ``x``; an infeasible row holds ``x`` itself),
     ``cost`` ``(N,)`` float64 — the MAD-weighted L1 cost Σ_j |x_cf_j − x_j| / mad_j of the
     returned ``x_cf`` (inf where infeasible), ``n_features`` ``(N,)`` long — the number of
     original features changed (a one-hot group counts once), ``feasible`` ``(N,)`` bool —
@@ -316,8 +317,8 @@ def _result(P: _Problem, x: Tensor, solutions: list[np.ndarray | None]) -> Exact
     cost[~feasible] = float("inf")
     n_features = torch.tensor([sum(bool(changed[i, f].any()) for f in P.feats) for i in range(n)],
                               dtype=torch.long)
-    x_cf = torch.from_numpy(x_cf64).to(device=x.device, dtype=x.dtype)   # x where infeasible
-    return ExactCounterfactuals(x_cf, cost, n_features, feasible)
+    x_cf = torch.from_numpy(x_cf64).to(dtype=x.dtype)                   # x where infeasible
+    return ExactCounterfactuals(*(t.to(x.device) for t in (x_cf, cost, n_features, feasible)))
 
 
 # ------------------------------------------------------------------------ public API
