@@ -29,6 +29,27 @@ def test_unwritten_none_raising_and_wrong_functions_are_explained(capsys):
     assert "shape" in capsys.readouterr().out
 
 
+def test_a_hidden_variable_cannot_be_used_and_comes_back(capsys):
+    """Notebook 03's Exercise 1 asks for Hv without forming H; `H @ v` used to pass."""
+    import pytest
+    namespace = {"H": torch.eye(2) * 2.0}
+    H = namespace["H"]
+    hv = lambda v: H @ v                          # noqa: E731 (the reference keeps its own H)
+    cheat = eval("lambda v: H @ v", namespace)    # a notebook function: reads H from its globals
+    assert not check_function("Hv", cheat, hv, [(torch.ones(2),)], hide=("H",), namespace=namespace)
+    assert "uses `H`" in capsys.readouterr().out
+    assert torch.equal(namespace["H"], H)         # put back
+    honest = eval("lambda v: 2.0 * v", namespace)
+    assert check_function("Hv", honest, hv, [(torch.ones(2),)], hide=("H",), namespace=namespace)
+    other = eval("lambda v: G @ v", namespace)    # a NameError that is not the hidden name
+    assert not check_function("Hv", other, hv, [(torch.ones(2),)], hide=("H",), namespace=namespace)
+    assert "raised NameError" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="namespace=globals"):
+        check_function("Hv", honest, hv, [(torch.ones(2),)], hide=("H",))
+    with pytest.raises(ValueError, match="not in namespace"):
+        check_function("Hv", honest, hv, [(torch.ones(2),)], hide=("K",), namespace=namespace)
+
+
 def test_check_value_and_choice(capsys):
     assert check_value("pi", 3.1416, 3.14159, atol=1e-3)
     assert not check_value("pi", 3.0, 3.14159, atol=1e-3, hint="more digits")

@@ -50,6 +50,17 @@ def test_resnet18_is_random_eval_and_frozen_without_a_cached_file(tmp_path, monk
     assert torch.equal(model.fc.weight, again.fc.weight)                # seeded
 
 
+def test_resnet18_leaves_the_callers_random_state_alone(tmp_path, monkeypatch):
+    """It used to call torch.manual_seed(seed): every random draw after it in a notebook
+    was the same whatever seed the learner had set."""
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    models.resnet18(seed=0)
+    assert torch.equal(torch.rand(3), expected)
+
+
 def test_resnet18_loads_the_cached_file_when_it_is_there(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     (tmp_path / "checkpoints").mkdir()

@@ -22,11 +22,29 @@ __all__ = ["check_function", "check_value", "check_choice", "solution"]
 
 
 def check_function(name: str, fn: Callable, reference: Callable, cases: Sequence[tuple],
-                   atol: float = 1e-5) -> bool:
-    """Call ``fn(*case)`` and ``reference(*case)`` for every case; ✓ when all agree."""
+                   atol: float = 1e-5, hide: Sequence[str] = (), namespace: dict | None = None) -> bool:
+    """Call ``fn(*case)`` and ``reference(*case)`` for every case; ✓ when all agree.
+
+    ``hide`` names variables of ``namespace`` (the notebook's ``globals()``) that ``fn`` must
+    not use — e.g. the Hessian ``H`` when the task is to compute Hv without forming H: they
+    are taken out of ``namespace`` while ``fn`` runs and put back afterwards (the reference
+    must hold its own copy)."""
+    if hide and namespace is None:
+        raise ValueError("hide needs namespace: pass namespace=globals()")
+    missing = [n for n in hide if n not in namespace] if hide else []
+    if missing:
+        raise ValueError(f"hide names {missing}, which are not in namespace")
     for i, args in enumerate(cases):
+        hidden = {n: namespace.pop(n) for n in hide}
         try:
             got = fn(*args)
+        except NameError as e:
+            if e.name in hidden:
+                print(f"✗ {name}: your function uses `{e.name}`, which this exercise asks you to do "
+                      "without — compute the result from the function itself")
+                return False
+            print(f"✗ {name}: your function raised {type(e).__name__}: {e}")
+            return False
         except NotImplementedError:
             print(f"✗ {name}: not written yet — replace the `raise NotImplementedError` "
                   "with your code")
@@ -34,6 +52,9 @@ def check_function(name: str, fn: Callable, reference: Callable, cases: Sequence
         except Exception as e:  # the learner's code: report, never crash
             print(f"✗ {name}: your function raised {type(e).__name__}: {e}")
             return False
+        finally:
+            if hidden:
+                namespace.update(hidden)
         if got is None:
             print(f"✗ {name}: your function returned None — did you forget `return`?")
             return False

@@ -62,7 +62,8 @@ def resnet18(seed: int = 0) -> tuple[nn.Module, bool]:
 
     Uses the ImageNet weights only when their file is already in torch's cache
     (``torch.hub.get_dir()/checkpoints/resnet18-f37072fd.pth``); nothing is downloaded.
-    Otherwise the weights are random (seeded with ``seed``). Returns ``(model,
+    Otherwise the weights are random (seeded with ``seed``; the global random state is left as
+    it was). Returns ``(model,
     pretrained)``."""
     import os
 
@@ -70,8 +71,9 @@ def resnet18(seed: int = 0) -> tuple[nn.Module, bool]:
 
     _checks.positive_int(seed, "seed", minimum=0)
     path = os.path.join(torch.hub.get_dir(), "checkpoints", RESNET18_FILE)
-    torch.manual_seed(seed)
-    model = torchvision.models.resnet18(weights=None)
+    with torch.random.fork_rng(devices=[]):          # seed the weights, leave the caller's RNG alone
+        torch.manual_seed(seed)
+        model = torchvision.models.resnet18(weights=None)
     pretrained = os.path.isfile(path)
     if pretrained:
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
