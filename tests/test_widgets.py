@@ -203,6 +203,36 @@ def test_influence_explorer_shows_points_and_the_check():
     assert "most helpful" in box.status.value
 
 
+def test_influence_explorer_remembers_each_picture_under_its_own_settings():
+    """Pictures are kept per (test point, solver, damping, depth): going back shows the
+    first picture again, and another damping or point shows another one."""
+    from torch import nn
+
+    from xaitutor import influence
+    x, y = data.digits()
+    sel = (y == 3) | (y == 8)
+    x, y = x[sel].flatten(1).double()[:120], (y[sel] == 8).long()[:120]
+    train, test = (x[:100], y[:100]), (x[100:], y[100:])
+    torch.manual_seed(0)
+    model = nn.Linear(64, 2).double()
+    influence.fit(model, nn.CrossEntropyLoss(), *train)
+    idx = torch.arange(0, 100, 20)
+    thetas = influence.retrain_without(model, nn.CrossEntropyLoss(), train, idx, progress=False)
+    box = widgets.influence_explorer(model, nn.CrossEntropyLoss(), train, test, idx, thetas)
+    shown = lambda: (box.image.value, box.status.value)          # noqa: E731
+    box.controls["index"].value = 1
+    first = shown()
+    box.controls["damping"].value = 1.0
+    damped = shown()
+    box.controls["index"].value = 2
+    other = shown()
+    box.controls["damping"].value = 0.0
+    box.controls["index"].value = 1
+    assert shown() == first and len({first, damped, other}) == 3
+    want = influence.influence(model, nn.CrossEntropyLoss(), train, test)[1]
+    assert f"most helpful point {int(want.argmax())}" in box.status.value
+
+
 def test_influence_explorer_shares_the_training_gradients_and_the_factor(monkeypatch):
     """What makes a click fast: a new test point or solver reuses the training gradients and
     the Hessian's factor (counted, not timed) — and shows what influence() computes."""
