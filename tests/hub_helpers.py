@@ -262,6 +262,19 @@ class ClassHub:
         self.log.close()
         self.proc = None
 
+    def server_memory_gb(self) -> float:
+        """The largest resident memory of a student's single-user server (without kernels)."""
+        import psutil
+        rss = [0]
+        for pid in self.pids:
+            try:
+                p = psutil.Process(pid)
+                if "jupyterhub.singleuser" in " ".join(p.cmdline()):
+                    rss.append(p.memory_info().rss)
+            except psutil.Error:
+                pass
+        return max(rss) / 1024 ** 3
+
     def still_running(self) -> list[str]:
         """The processes the hub started that are still alive (none after :meth:`stop`)."""
         import psutil
