@@ -531,3 +531,31 @@ def test_scm_explorer_recomputes_the_descendants(loan_world):
     assert "downstream" not in box.view.value
     box.controls["index"].value = 99
     assert "does not exist" in box.view.value
+
+
+def test_explorer_remembers_what_each_key_showed_and_forgets_the_oldest():
+    """`Explorer.remembered`: a key seen before shows its picture and status again without
+    rendering; a render that raises keeps nothing; past 256 keys the oldest is dropped."""
+    from xaitutor.widgets._explorer import Explorer
+    ex, calls = Explorer(), []
+
+    def render(k):
+        calls.append(k)
+        if k == "bad":
+            raise ValueError("no")
+        ex.image.value, ex.status.value = f"png {k}".encode(), f"status {k}"
+
+    ex.remembered(1, lambda: render(1))
+    ex.remembered(2, lambda: render(2))
+    ex.remembered(1, lambda: render(1))
+    assert calls == [1, 2] and (ex.image.value, ex.status.value) == (b"png 1", "status 1")
+    with pytest.raises(ValueError):
+        ex.remembered("bad", lambda: render("bad"))
+    with pytest.raises(ValueError):
+        ex.remembered("bad", lambda: render("bad"))           # not kept: rendered again
+    for k in range(3, 300):
+        ex.remembered(k, lambda k=k: render(k))
+    calls.clear()
+    ex.remembered(2, lambda: render(2))                        # among the oldest: forgotten
+    ex.remembered(299, lambda: render(299))                    # recent: kept
+    assert calls == [2]

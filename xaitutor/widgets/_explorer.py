@@ -36,11 +36,29 @@ class Explorer:
         self.status = widgets.HTML()
         self.image = widgets.Image(format="png") if out == "image" else None
         self._layout: dict = {}                 # axes positions, computed on the first draw
+        self._shown: dict = {}                  # key → (picture, status line), see `remembered`
 
     def draw(self, fig: Figure, dpi: float | None = None) -> None:
         """Render ``fig`` into the image (reusing the first render's layout); ``dpi``
         fixes the resolution (for a figure drawn over cached pixels)."""
         self.image.value = figure_to_png(fig, self._layout, dpi=dpi)
+
+    def remembered(self, key, render) -> None:
+        """Show what ``render()`` (which calls ``draw`` and ``say``) showed the last time the
+        controls stood at ``key``; call it only for a key not seen before. The same
+        settings draw the same picture, so going back to one answers at once. Keeps the
+        last 256 pictures."""
+        if key in self._shown:
+            shown = self._shown.pop(key)        # re-inserted: the most recent stays
+        else:
+            render()
+            shown = (self.image.value if self.image is not None else None, self.status.value)
+            if len(self._shown) >= 256:
+                self._shown.pop(next(iter(self._shown)))
+        self._shown[key] = shown
+        if self.image is not None:
+            self.image.value = shown[0]
+        self.status.value = shown[1]
 
     def say(self, text: str) -> None:
         """Set the status line (or the view) to ``text`` (HTML)."""

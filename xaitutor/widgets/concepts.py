@@ -46,6 +46,10 @@ def concept_model_explorer(n: int = 1000, seed: int = 0, device: torch.device | 
     def show():
         kind, mode = MODEL_CHOICES[model_choice.value]
         lam.disabled = kind == "blackbox" or mode != "joint"
+        weight = lam.value if kind == "cem" or mode == "joint" else None
+        ex.remembered((dataset.value, kind, mode, weight), lambda: picture(kind, mode))
+
+    def picture(kind: str, mode: str) -> None:
         ex.say(message("training …", "info"))
         model, acc, (xte, cte, yte) = trained(dataset.value, kind, mode, lam.value)
         fig = Figure(figsize=(6, 4.8))

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from .. import influence
-from ..plotting import OKABE_ITO, figure_to_png
+from ..plotting import OKABE_ITO
 from ._explorer import Explorer
 
 __all__ = ["influence_explorer"]
@@ -41,7 +41,6 @@ def influence_explorer(model: torch.nn.Module, loss_fn, train: tuple[Tensor, Ten
     actual_all = influence.loss_change(model, loss_fn, loo_thetas, test)      # (n_test, K)
     shared = influence.Influence(model, loss_fn, train, l2)   # gradients, Hessian, factors: once
     cache: dict[tuple, Tensor] = {}             # scores per (test point, solver settings)
-    drawn: dict[tuple, tuple[bytes, str]] = {}   # the picture and status line per the same key
 
     def show():
         depth.disabled = method.value != "lissa"
@@ -53,13 +52,9 @@ def influence_explorer(model: torch.nn.Module, loss_fn, train: tuple[Tensor, Ten
             cache[key] = shared.scores((Xt[i:i + 1], Yt[i:i + 1]), method=method.value,
                                        damping=damping.value, lissa_depth=depth.value,
                                        progress=False)[0]
-        scores = cache[key]
-        if key not in drawn:
-            drawn[key] = picture(i, scores)
-        ex.image.value, status = drawn[key]
-        ex.say(status)
+        ex.remembered(key, lambda: picture(i, cache[key]))
 
-    def picture(i: int, scores: Tensor) -> tuple[bytes, str]:
+    def picture(i: int, scores: Tensor) -> None:
         """The scatter of predicted against actual, the test image and one montage of the
         most helpful and harmful training images (three axes: drawing ten took 135 ms)."""
         order = scores.argsort()
@@ -95,10 +90,10 @@ def influence_explorer(model: torch.nn.Module, loss_fn, train: tuple[Tensor, Ten
             a.set(xticks=[], yticks=[])
             a.grid(False)
         ax_m.axis("off")
-        status = (f"{method.value}: most helpful point {int(order[-1])} "
-                  f"({scores[order[-1]].item():+.2e}), most harmful {int(order[0])} "
-                  f"({scores[order[0]].item():+.2e}); predicted vs actual r = {r:.2f}")
-        return figure_to_png(fig, ex._layout), status
+        ex.draw(fig)
+        ex.say(f"{method.value}: most helpful point {int(order[-1])} "
+               f"({scores[order[-1]].item():+.2e}), most harmful {int(order[0])} "
+               f"({scores[order[0]].item():+.2e}); predicted vs actual r = {r:.2f}")
 
     return ex.box([widgets.HBox([index, method]), widgets.HBox([damping, depth])],
                   {"index": index, "method": method, "damping": damping, "depth": depth}, show)

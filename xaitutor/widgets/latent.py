@@ -59,6 +59,9 @@ def latent_explorer(model: torch.nn.Module, vae, x: Tensor, y: Tensor,
         if int(predicted[i]) == t:
             raise ValueError(f"digit {i} is already predicted as {t}: nothing to change — "
                              "choose another target or another digit")
+        ex.remembered((i, t, method.value), lambda: picture(i, t))
+
+    def picture(i: int, t: int) -> None:
         xi = x[i:i + 1]
         (space, r), (walk, _) = searched("input space", t), searched("revise", t)
         if method.value == "revise":
