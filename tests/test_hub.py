@@ -10,8 +10,8 @@ threads within its CPUs; one student can reach their own server but not another'
 their token or their browser cookies, nor another's files. The wall times (one student
 alone, the whole class) are printed, not asserted: a busy machine is only slower.
 
-Not part of the main test command (``-m 'not hub'`` in pyproject.toml); the README's test
-command runs it as its own step: ``python -m pytest -m hub -n 0 tests/test_hub.py``.
+Not part of the main test command (``-m 'not hub'`` in pyproject.toml); the README's class
+test command runs it, and CI after the test command: ``python -m pytest -m hub -n 0 tests/test_hub.py``.
 ``XAITUTOR_HUB_STUDENTS`` sets N (default 4: two students per core on two cores).
 """
 from __future__ import annotations

@@ -110,6 +110,18 @@ def test_readme_has_exactly_the_two_commands_and_ci_runs_the_test_one():
     assert "<!-- test-command -->" in (ROOT / ".ci/run").read_text()
 
 
+def test_readme_class_test_runs_the_hub_marker_and_ci_runs_it_too():
+    """The JupyterHub class test is the README's second test step (kept out of the everyday
+    loop): one command after <!-- class-test-command -->, selecting the `hub` marker, which
+    .ci/run extracts and runs after the test command."""
+    out = subprocess.run(
+        ["awk", '/<!-- class-test-command -->/{found=1; next} found && /^```/{n++; if (n==2) exit; next} found && n==1',
+         str(ROOT / "README.md")], capture_output=True, text=True, check=True).stdout.strip()
+    assert out.startswith(".venv/bin/python -m pytest -m hub ") and out.endswith("tests/test_hub.py")
+    ci = (ROOT / ".ci/run").read_text()
+    assert "<!-- class-test-command -->" in ci and 'run_step "class test" "$class_cmd"' in ci
+
+
 def test_pytest_runs_the_notebooks_under_nbval():
     opts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
     assert opts["testpaths"] == ["tests", "notebooks"]
