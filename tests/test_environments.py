@@ -47,7 +47,7 @@ def test_pytest_started_from_another_directory_finds_the_sanitiser():
                 out["text"] = out["text"].replace("3.1e-07", "9.9e-08")
         nbformat.write(nb, path)
         env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
-        run = subprocess.run([sys.executable, "-m", "pytest", str(path), "-q", "-p", "no:cacheprovider"],
+        run = subprocess.run([sys.executable, "-m", "pytest", str(path), "-q", "-p", "no:cacheprovider", "-n", "0"],
                              cwd=ROOT / "notebooks", capture_output=True, text=True, env=env, timeout=300)
     finally:
         path.unlink(missing_ok=True)

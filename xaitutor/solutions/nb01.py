@@ -10,7 +10,7 @@ def seed_lam():
 
     Factor out the 0.2: concept_loss + 0.2·task_loss = 0.2·(task_loss + 5·concept_loss).
     A positive factor scales the loss but does not move its minimum (and Adam's steps
-    hardly notice it), so the tutorial trains our joint CBM with λ = 1 / 0.2 = 5.
+    hardly notice it), so the earlier lesson trains our joint CBM with λ = 1 / 0.2 = 5.
     """
     return 5.0
 
@@ -18,8 +18,8 @@ def seed_lam():
 def one_correction():
     """Exercise 2: one correction per example — correct the most uncertain concept.
 
-    A concept whose probability is near 0 or 1 is almost always right already, so
-    correcting it changes nothing. The concept nearest 0.5 is the likeliest to be wrong,
+    A concept whose probability is near 0 or 1 is less often wrong, so correcting it
+    helps least. The concept nearest 0.5 is the likeliest to be wrong,
     and on noisy XOR one wrong concept flips the answer: correcting it fixes most
     mistakes. (Shin et al. 2023 compare such selection rules.)
     """
@@ -43,8 +43,7 @@ def lam_without_leakage():
     With λ = 1 the task loss wins: the concept probabilities stay soft and lean toward the
     label, so correcting them to 0/1 destroys information the head used. A heavier concept
     loss pushes every probability to 0 or 1, leaving nothing to hide. λ = 5 (the
-    tutorial's weighting, Exercise 1) does it: accuracy falls to about 0.84, what the
-    concepts alone allow, and correcting concepts no longer hurts. In our runs (seed 0,
-    CPU) λ = 4, 5, 6, 8, 10 and 20 pass; λ = 3 and below (down to 0.1) still leak.
+    earlier lesson's weighting, Exercise 1) does it: accuracy falls to about 0.84, what the
+    concepts alone allow, and correcting concepts no longer hurts; λ = 1 (section 6) leaks.
     """
     return 5.0
