@@ -4,6 +4,7 @@ and peak memory in a fresh kernel (on a copy: the committed notebooks are not to
     .venv/bin/python benchmarks/run_all.py            # full benchmarks
     .venv/bin/python benchmarks/run_all.py --quick    # each benchmark's --quick
     .venv/bin/python benchmarks/run_all.py --tests    # and time the README's test command
+    .venv/bin/python benchmarks/run_all.py --notebooks-only 04 05   # just those notebooks' rows
 
 Each part prints how long it took and the end prints the total (the README says what
 they came to on the course's 2-core machine; a busy machine takes longer). Prints
@@ -27,15 +28,19 @@ BENCHMARKS = ["concepts.py", "saliency.py", "influence.py", "counterfactuals.py"
               "shapley.py", "widgets.py"]
 
 
-def notebooks_table() -> None:
+def notebooks_table(only: list[str] | None = None, log_path: str | None = None) -> None:
+    """One row per notebook (``only``: those whose number is listed, e.g. ["04", "05"]);
+    the kernels' stderr goes to ``log_path`` (default: a temporary file)."""
     import nbformat
     from nbclient import NotebookClient
 
     print("\n| notebook | device | run time (s) | peak memory (GB) |\n|---|---|---|---|")
     os.environ["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"    # the debugger's frozen-modules note
-    with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "kernels.log", "w") as log, \
+    with tempfile.TemporaryDirectory() as tmp, open(log_path or Path(tmp) / "kernels.log", "w") as log, \
             contextlib.redirect_stderr(log):
         for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+            if only and path.name[:2] not in only:
+                continue
             copy = Path(tmp) / path.name
             shutil.copy(path, copy)
             nb = nbformat.read(copy, as_version=4)
@@ -54,7 +59,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--tests", action="store_true", help="also time `python -m pytest`")
+    parser.add_argument("--notebooks-only", nargs="*", metavar="NN",
+                        help="only the notebook table, for these notebooks (all when none is named)")
+    parser.add_argument("--kernel-log", help="write the notebooks' kernel stderr to this file")
     args = parser.parse_args()
+    if args.notebooks_only is not None:
+        notebooks_table(args.notebooks_only or None, args.kernel_log)
+        return
     began = time.perf_counter()
     for script in BENCHMARKS:
         print(f"\n## {script}{' --quick' if args.quick else ''}", flush=True)
@@ -64,7 +75,7 @@ def main() -> None:
         print(f"\n({script} took {time.perf_counter() - start:.0f} s)", flush=True)
     print("\n## notebooks", flush=True)
     start = time.perf_counter()
-    notebooks_table()
+    notebooks_table(log_path=args.kernel_log)
     print(f"\n(the notebooks took {time.perf_counter() - start:.0f} s)", flush=True)
     if args.tests:
         start = time.perf_counter()
