@@ -42,14 +42,15 @@ def main() -> None:
     use_projector_style()
     rows = []
 
-    def measure(notebook: str, widget: str, box, control: str, value, note: str = ""):
+    def measure(notebook: str, widget: str, box, control: str, value, note: str = "", label=None):
         w = box.controls[control]
         old, start = w.value, time.perf_counter()
         w.value = value                                           # first time: no cache
         first = time.perf_counter() - start
         w.value = old
         again = widgets.time_update(w, value, repeats=repeats)
-        rows.append((notebook, widget, f"{control} → {value}", 1000 * first, 1000 * again, note))
+        rows.append((notebook, widget, f"{control} → {value if label is None else label}", 1000 * first,
+                     1000 * again, note))
 
     # 01: concept models
     explorer = built("concept_model_explorer", lambda: widgets.concept_model_explorer(n=1000))
@@ -159,7 +160,8 @@ def main() -> None:
     loan_lin = nn.Linear(5, 2).eval()
     scm_box = built("scm_explorer", lambda: widgets.scm_explorer(loan_lin, scm, X_loan[:20],
                                                                  list(data.LOAN_FEATURES), [1, 2, 4], X_loan))
-    measure("06", "scm_explorer", scm_box, "do education", float(X_loan[0, 1]) + 3)
+    measure("06", "scm_explorer", scm_box, "do education", float(X_loan[0, 1]) + 3,
+            "the first applicant's education + 3", label="+3")
 
     # 07: Shapley values (as in the notebook: digits, SLIC superpixels; the credit MLP)
     shap = built("shapley_explorer", lambda: widgets.shapley_explorer(cnn, xd[1200:1220], yd[1200:1220]))

@@ -94,3 +94,36 @@ def test_plot_attribution_keeps_the_diverging_scale_when_asked():
     assert a.images[1].get_cmap().name == "viridis" and b.images[1].get_cmap().name == "RdBu_r"
     assert b.images[1].get_clim() == (-float(positive.max()), float(positive.max()))
     plotting.plt.close(fig)
+
+
+def test_plot_montage_puts_each_image_under_its_title_in_one_axes():
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from xaitutor.plotting import plot_montage
+    rows = [[np.full((4, 4), 0.1), np.full((4, 4), 0.2)], [np.full((4, 4), 0.9)]]
+    ax = Figure().add_subplot()
+    plot_montage(ax, rows, [["a", "b"], ["c"]], [["red", "blue"], ["green"]], vmin=0, vmax=1)
+    [image] = ax.get_images()
+    sheet = image.get_array()
+    texts = {t.get_text(): t for t in ax.texts}
+    assert set(texts) == {"a", "b", "c"} and texts["b"].get_color() == "blue"
+    for name, value in (("a", 0.1), ("b", 0.2), ("c", 0.9)):
+        x, y = texts[name].get_position()                 # the title sits just above its image
+        below = sheet[int(np.ceil(y)) + 1, int(x)]
+        assert below == value, (name, below)
+    assert np.ma.count_masked(sheet) > 0                  # the gaps are masked (drawn white)
+    assert len(ax.figure.axes) == 1
+
+
+def test_plot_montage_refuses_mismatched_titles_and_sizes():
+    import numpy as np
+    import pytest
+    from matplotlib.figure import Figure
+
+    from xaitutor.plotting import plot_montage
+    ax = Figure().add_subplot()
+    with pytest.raises(ValueError, match="one title per image"):
+        plot_montage(ax, [[np.zeros((4, 4))]], [["a", "b"]])
+    with pytest.raises(ValueError, match="one size"):
+        plot_montage(ax, [[np.zeros((4, 4)), np.zeros((5, 4))]], [["a", "b"]])

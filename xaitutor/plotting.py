@@ -13,7 +13,7 @@ from torch import Tensor
 
 __all__ = ["use_projector_style", "OKABE_ITO", "principal_plane", "plot_decision_regions",
            "plot_grouped_bars", "plot_curves", "figure_to_png", "plot_attribution",
-           "segment_edges", "plot_segments"]
+           "segment_edges", "plot_segments", "plot_montage"]
 
 # Okabe & Ito (2008), "Color universal design": distinguishable by every common form of
 # colour blindness.
@@ -181,6 +181,35 @@ def plot_segments(ax: plt.Axes, image: Tensor, mask: Tensor, title: str = "") ->
                                      colors=OKABE_ITO[1], linewidths=2.5))
     ax.set(title=title, xticks=[], yticks=[])
     ax.grid(False)
+
+
+def plot_montage(ax: plt.Axes, rows: Sequence[Sequence[np.ndarray]], titles: Sequence[Sequence[str]],
+                 colours: Sequence[Sequence[str]] | None = None, cmap: str = "gray",
+                 vmin: float | None = None, vmax: float | None = None, fontsize: float = 11) -> None:
+    """Rows of equal-sized images drawn into one axes, each with its title above it.
+
+    One ``imshow`` for all of them: a widget that drew each thumbnail in its own axes spent
+    most of its time laying out and drawing axes (ten took 135 ms, one montage ~85 ms).
+    The gaps are white; the axes frame and ticks are switched off."""
+    if len(rows) != len(titles) or any(len(r) != len(t) for r, t in zip(rows, titles)):
+        raise ValueError("give one title per image: titles must have the shape of rows "
+                         f"({[len(r) for r in rows]} images, {[len(t) for t in titles]} titles)")
+    shapes = {np.asarray(img).shape for r in rows for img in r}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+        raise ValueError(f"every image must be 2-D (h, w) and of one size; got shapes {sorted(shapes)}")
+    h, w = np.asarray(rows[0][0]).shape
+    gap, band = max(1, w // 4), max(2, h // 2)          # between images; above each row, for titles
+    sheet = np.full((len(rows) * (h + band), max(len(r) for r in rows) * (w + gap) - gap), np.nan)
+    for r, (images, names) in enumerate(zip(rows, titles)):
+        y0 = band + r * (h + band)
+        for k, (img, name) in enumerate(zip(images, names)):
+            x0 = k * (w + gap)
+            sheet[y0:y0 + h, x0:x0 + w] = np.asarray(img)
+            ax.text(x0 + w / 2, y0 - 0.25 * band, name, ha="center", va="bottom", fontsize=fontsize,
+                    color=colours[r][k] if colours else "black")
+    ax.imshow(np.ma.masked_invalid(sheet), cmap=matplotlib.colormaps[cmap].with_extremes(bad="white"),
+              vmin=vmin, vmax=vmax, interpolation="nearest")
+    ax.axis("off")
 
 
 def figure_to_png(fig: plt.Figure, layout: dict | None = None, dpi: float | None = None) -> bytes:

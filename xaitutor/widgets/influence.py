@@ -5,19 +5,15 @@ import math
 from collections.abc import Sequence
 
 import ipywidgets as widgets
-import matplotlib
-import numpy as np
 import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
 from .. import influence
-from ..plotting import OKABE_ITO
+from ..plotting import OKABE_ITO, plot_montage
 from ._explorer import Explorer
 
 __all__ = ["influence_explorer"]
-
-_GRAY_WHITE_GAPS = matplotlib.colormaps["gray"].with_extremes(bad="white")
 
 
 def influence_explorer(model: torch.nn.Module, loss_fn, train: tuple[Tensor, Tensor],
@@ -72,24 +68,14 @@ def influence_explorer(model: torch.nn.Module, loss_fn, train: tuple[Tensor, Ten
         ax_t = fig.add_subplot(grid[0, 2])
         ax_t.imshow(Xt[i].reshape(image_shape).cpu().numpy(), cmap="gray")
         ax_t.set_title(f"test: {names[int(Yt[i])]}")
-        h, w = image_shape
-        gap = max(1, h // 3)                                # white space between thumbnails
-        sheet = np.full((2 * h + 3 * gap, top * (w + gap)), np.nan)   # NaN: drawn white
-        ax_m = fig.add_subplot(grid[0, 3:])
-        for row, (label, idx) in enumerate((("helpful", order.flip(0)[:top]), ("harmful", order[:top]))):
-            y0 = 2 * gap + row * (h + gap)
-            for k, j in enumerate(idx.tolist()):
-                x0 = k * (w + gap)
-                sheet[y0:y0 + h, x0:x0 + w] = X[j].reshape(image_shape).cpu().numpy()
-                ax_m.text(x0 + w / 2, y0 - 0.15 * gap, f"{label} {names[int(Y[j])]}", ha="center",
-                          va="bottom", fontsize=11,
-                          color=OKABE_ITO[2] if label == "helpful" else OKABE_ITO[5])
-        ax_m.imshow(np.ma.masked_invalid(sheet), cmap=_GRAY_WHITE_GAPS, aspect="equal",
-                    interpolation="nearest")
-        for a in (ax_t, ax_m):
-            a.set(xticks=[], yticks=[])
-            a.grid(False)
-        ax_m.axis("off")
+        best = {"helpful": order.flip(0)[:top].tolist(), "harmful": order[:top].tolist()}
+        plot_montage(fig.add_subplot(grid[0, 3:]),
+                     [[X[j].reshape(image_shape).cpu().numpy() for j in idx] for idx in best.values()],
+                     [[f"{label} {names[int(Y[j])]}" for j in idx] for label, idx in best.items()],
+                     [[OKABE_ITO[2] if label == "helpful" else OKABE_ITO[5]] * len(idx)
+                      for label, idx in best.items()])
+        ax_t.set(xticks=[], yticks=[])
+        ax_t.grid(False)
         ex.draw(fig)
         ex.say(f"{method.value}: most helpful point {int(order[-1])} "
                f"({scores[order[-1]].item():+.2e}), most harmful {int(order[0])} "

@@ -7,6 +7,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from .. import counterfactuals, latent
+from ..plotting import plot_montage
 from ._explorer import Explorer
 
 __all__ = ["latent_explorer", "latent_sliders"]
@@ -76,20 +77,13 @@ def latent_explorer(model: torch.nn.Module, vae, x: Tensor, y: Tensor,
             decoded = vae.decode(frames)
             labels = model(decoded).argmax(1).tolist()
         fig = Figure(figsize=(10, 3.6), layout="constrained")
-        grid = fig.add_gridspec(2, max(n_frames, 3))
-        for col, (img, title) in enumerate(((xi[0], "the digit"),
-                                            (space.x_cf[i], f"input space: {'✓' if space.valid[i] else '✗'}"),
-                                            (lat.x_cf[row], f"{method.value}: {'✓' if lat.valid[row] else '✗'}"))):
-            ax = fig.add_subplot(grid[0, col])
-            ax.imshow(img.reshape(image_shape).cpu().numpy(), cmap="gray", vmin=0, vmax=1)
-            ax.set_title(title, fontsize=11)
-        for col in range(n_frames):
-            ax = fig.add_subplot(grid[1, col])
-            ax.imshow(decoded[col].reshape(image_shape).cpu().numpy(), cmap="gray", vmin=0, vmax=1)
-            ax.set_title(f"path {col}: says {labels[col]}", fontsize=9)
-        for ax in fig.axes:
-            ax.set(xticks=[], yticks=[])
-            ax.grid(False)
+        shown = ((xi[0], "the digit"),
+                 (space.x_cf[i], f"input space: {'✓' if space.valid[i] else '✗'}"),
+                 (lat.x_cf[row], f"{method.value}: {'✓' if lat.valid[row] else '✗'}"))
+        as_image = lambda v: v.reshape(image_shape).cpu().numpy()        # noqa: E731
+        plot_montage(fig.add_subplot(), [[as_image(v) for v, _ in shown], [as_image(v) for v in decoded]],
+                     [[name for _, name in shown], [f"path {k}: says {labels[k]}" for k in range(n_frames)]],
+                     vmin=0, vmax=1, fontsize=10)
         ex.draw(fig)
         ex.say(f"input-space change L1 {float((space.x_cf[i] - xi[0]).abs().sum()):.1f} · "
                f"latent change L1 {float((lat.x_cf[row] - xi[0]).abs().sum()):.1f}")
