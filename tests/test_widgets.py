@@ -174,19 +174,27 @@ def test_deletion_explorer_reports_auc_and_follows_its_controls(digit_model):
 
 # --- influence widget (notebook 03) ------------------------------------------------------
 
-def test_influence_explorer_shows_points_and_the_check():
+def _three_or_eight(n: int, n_train: int, every: int):
+    """Logistic regression on the first n 3s and 8s (n_train for training), fitted to its
+    optimum, and the training points ``0, every, 2·every, …`` retrained without."""
     from torch import nn
 
     from xaitutor import influence
     x, y = data.digits()
     sel = (y == 3) | (y == 8)
-    x, y = x[sel].flatten(1).double()[:200], (y[sel] == 8).long()[:200]
-    train, test = (x[:150], y[:150]), (x[150:], y[150:])
+    x, y = x[sel].flatten(1).double()[:n], (y[sel] == 8).long()[:n]
+    train, test = (x[:n_train], y[:n_train]), (x[n_train:], y[n_train:])
     torch.manual_seed(0)
     model = nn.Linear(64, 2).double()
     influence.fit(model, nn.CrossEntropyLoss(), *train)
-    idx = torch.arange(0, 150, 10)
+    idx = torch.arange(0, n_train, every)
     thetas = influence.retrain_without(model, nn.CrossEntropyLoss(), train, idx, progress=False)
+    return model, train, test, idx, thetas
+
+
+def test_influence_explorer_shows_points_and_the_check():
+    from torch import nn
+    model, train, test, idx, thetas = _three_or_eight(200, 150, 10)
     box = widgets.influence_explorer(model, nn.CrossEntropyLoss(), train, test, idx, thetas,
                                      class_names=["3", "8"])
     assert "exact: most helpful point" in box.status.value
@@ -209,15 +217,7 @@ def test_influence_explorer_remembers_each_picture_under_its_own_settings():
     from torch import nn
 
     from xaitutor import influence
-    x, y = data.digits()
-    sel = (y == 3) | (y == 8)
-    x, y = x[sel].flatten(1).double()[:120], (y[sel] == 8).long()[:120]
-    train, test = (x[:100], y[:100]), (x[100:], y[100:])
-    torch.manual_seed(0)
-    model = nn.Linear(64, 2).double()
-    influence.fit(model, nn.CrossEntropyLoss(), *train)
-    idx = torch.arange(0, 100, 20)
-    thetas = influence.retrain_without(model, nn.CrossEntropyLoss(), train, idx, progress=False)
+    model, train, test, idx, thetas = _three_or_eight(120, 100, 20)
     box = widgets.influence_explorer(model, nn.CrossEntropyLoss(), train, test, idx, thetas)
     shown = lambda: (box.image.value, box.status.value)          # noqa: E731
     box.controls["index"].value = 1
@@ -239,15 +239,7 @@ def test_influence_explorer_shares_the_training_gradients_and_the_factor(monkeyp
     from torch import nn
 
     from xaitutor import influence
-    x, y = data.digits()
-    sel = (y == 3) | (y == 8)
-    x, y = x[sel].flatten(1).double()[:120], (y[sel] == 8).long()[:120]
-    train, test = (x[:100], y[:100]), (x[100:], y[100:])
-    torch.manual_seed(0)
-    model = nn.Linear(64, 2).double()
-    influence.fit(model, nn.CrossEntropyLoss(), *train)
-    idx = torch.arange(0, 100, 20)
-    thetas = influence.retrain_without(model, nn.CrossEntropyLoss(), train, idx, progress=False)
+    model, train, test, idx, thetas = _three_or_eight(120, 100, 20)
     calls = {"grads": 0, "hessian": 0}
     real_grads, real_hessian = influence._grads, torch.func.hessian
 
