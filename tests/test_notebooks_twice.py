@@ -10,9 +10,8 @@ committed notebook too. Two fresh runs with different thread counts (a different
 floating-point sums, as on a GPU), both equal to the committed outputs: they equal each
 other, and the compared outputs hang neither on the run nor on the thread count.
 
-Without xdist the runs go two notebooks at a time (one kernel per core); under xdist one
-at a time (the other worker has the other core). They start with the first test that
-needs them.
+Without xdist the runs go two notebooks at a time (one kernel per core), starting with the
+first test; under xdist each test runs its own notebook, and the two workers share them.
 """
 from __future__ import annotations
 
@@ -98,20 +97,29 @@ def _first_difference(a, b) -> str:
 OTHER_THREADS = "2" if os.environ.get("OMP_NUM_THREADS") == "1" else "1"
 
 
+def _run_with_other_threads(path: Path) -> nbformat.NotebookNode:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OMP_NUM_THREADS", OTHER_THREADS)     # the kernel inherits it
+        return run_fresh(path)
+
+
 @pytest.fixture(scope="module")
 def other_thread_runs():
-    """Every notebook run once in a fresh kernel with the other thread count."""
-    under_xdist = bool(os.environ.get("PYTEST_XDIST_WORKER"))
+    """Without xdist: every notebook run once, two at a time (one kernel per core), with the
+    other thread count. Under xdist each test runs its own notebook (its own xdist group,
+    conftest.py), so the two workers share the notebooks out."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return {}
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("OMP_NUM_THREADS", OTHER_THREADS)     # the kernels inherit it
-        with ThreadPoolExecutor(max_workers=1 if under_xdist else 2) as pool:
+        with ThreadPoolExecutor(max_workers=2) as pool:
             futures = {path: pool.submit(run_fresh, path) for path in NOTEBOOKS}
             return {path: f.exception() or f.result() for path, f in futures.items()}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_a_run_with_other_threads_prints_what_the_committed_notebook_shows(path, other_thread_runs):
-    run = other_thread_runs[path]
+    run = other_thread_runs[path] if path in other_thread_runs else _run_with_other_threads(path)
     if isinstance(run, BaseException):
         raise run
     a = compared_outputs(run)
