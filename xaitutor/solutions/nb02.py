@@ -29,7 +29,7 @@ def left_riemann_steps():
     gradient grows along the path it under-counts that step, where it shrinks it
     over-counts. On the digit CNN it needs more steps than the midpoint rule, which reads
     the middle of each step: the table of gaps shows the left sum above 5 % at 4 and 8
-    steps and below at 16, the midpoint rule below 5 % from 8 steps on.
+    steps and below at 16, the midpoint rule below 5 % already at 8 steps.
     """
     return 16
 
@@ -59,6 +59,18 @@ def survives_randomisation():
     of the original ranking survives.
     """
     return "occlusion"
+
+
+def new_head_explains():
+    """Exercise 4 — after ``model.fc = nn.Linear(512, 1000)``, what do the maps explain:
+    "the loaded network" or "a random head on the loaded features"?
+
+    A random head on the loaded features. ``nn.Linear`` draws fresh random weights and the
+    assignment throws the trained head away; the features below it are untouched. The
+    predicted class changes, and the gradient map of the class the loaded network
+    predicts hardly agrees with the loaded network's (the notebook prints both).
+    """
+    return "a random head on the loaded features"
 
 
 def is_same_model(model, probe, logits):
