@@ -51,23 +51,4 @@ def pytest_collection_modifyitems(session, config, items):
     for item in items:
         if type(item).__name__ == "IPyNbCell":
             item.output_timeout = NBVAL_OUTPUT_TIMEOUT
-        item.add_marker(pytest.mark.xdist_group(_xdist_group(item)))
 
-
-# Tests that run a whole notebook in a kernel of their own, one notebook per test: each is a
-# unit of work for pytest-xdist by itself, so the two workers share them out.
-PER_NOTEBOOK = {"test_notebooks_twice.py": "path", "test_browser.py": "name"}
-
-
-def _xdist_group(item) -> str:
-    """What pytest-xdist (``--dist loadgroup``, pyproject.toml) keeps on one worker: a file's
-    tests together (nbval's cells of a notebook share its kernel; module fixtures are
-    built once), except the per-notebook runs of PER_NOTEBOOK, one group each — the
-    longest units of the suite, which as one file kept one worker busy for minutes while
-    the other had finished."""
-    file = item.nodeid.split("::")[0]
-    param = PER_NOTEBOOK.get(pathlib.PurePath(file).name)
-    callspec = getattr(item, "callspec", None)
-    if param and callspec is not None and param in callspec.params:
-        return f"{file}::{pathlib.PurePath(str(callspec.params[param])).stem}"
-    return file

@@ -100,8 +100,7 @@ def _output_of(widget) -> str:
                                 + '#' + [...w.querySelectorAll('.widget-html-content')].map(h => h.innerHTML).join('|')""")
 
 
-@pytest.mark.parametrize("name", list(NOTEBOOKS))
-def test_notebook_runs_in_jupyterlab_and_its_widget_answers(lab, browser, name):
+def _runs_in_jupyterlab_and_its_widget_answers(lab, browser, name):
     url, token = lab
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(120_000)
@@ -156,6 +155,21 @@ def test_notebook_runs_in_jupyterlab_and_its_widget_answers(lab, browser, name):
     assert "Error displaying widget" not in text, f"{name}: a widget failed to render"
     page.close()
     _shut_down_kernels(url, token)
+
+
+# One class per notebook: pytest-xdist (--dist loadscope) gives each class its own unit of
+# work, so the two workers share the notebooks (each worker starts its own JupyterLab).
+def _lab_class(name: str) -> type:
+    def test_notebook_runs_in_jupyterlab_and_its_widget_answers(self, lab, browser):
+        _runs_in_jupyterlab_and_its_widget_answers(lab, browser, name)
+    stem = name.removesuffix(".ipynb")
+    return type(f"TestLab_{stem}", (), {
+        "test_notebook_runs_in_jupyterlab_and_its_widget_answers":
+            test_notebook_runs_in_jupyterlab_and_its_widget_answers})
+
+
+for _name in NOTEBOOKS:
+    globals()[f"TestLab_{_name.removesuffix('.ipynb')}"] = _lab_class(_name)
 
 
 def _accept_kernel_dialog(page, wait_ms: int = 3000) -> None:

@@ -106,8 +106,8 @@ def _run_with_other_threads(path: Path) -> nbformat.NotebookNode:
 @pytest.fixture(scope="module")
 def other_thread_runs():
     """Without xdist: every notebook run once, two at a time (one kernel per core), with the
-    other thread count. Under xdist each test runs its own notebook (its own xdist group,
-    conftest.py), so the two workers share the notebooks out."""
+    other thread count. Under xdist each test runs its own notebook (its own class, so its
+    own unit of work), and the two workers share the notebooks out."""
     if os.environ.get("PYTEST_XDIST_WORKER"):
         return {}
     with pytest.MonkeyPatch.context() as mp:
@@ -117,8 +117,7 @@ def other_thread_runs():
             return {path: f.exception() or f.result() for path, f in futures.items()}
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_a_run_with_other_threads_prints_what_the_committed_notebook_shows(path, other_thread_runs):
+def _second_run_prints_what_the_committed_notebook_shows(path, other_thread_runs):
     run = other_thread_runs[path] if path in other_thread_runs else _run_with_other_threads(path)
     if isinstance(run, BaseException):
         raise run
@@ -127,6 +126,21 @@ def test_a_run_with_other_threads_prints_what_the_committed_notebook_shows(path,
     assert sum(len(shown) for _, shown in a) > 0, "nothing compared: is every cell ignored?"
     assert a == committed, f"a fresh run with {OTHER_THREADS} thread(s) differs from the committed notebook at " \
                            f"{_first_difference(a, committed)}"
+
+
+# One class per notebook: pytest-xdist (--dist loadscope, pyproject.toml) keeps a module's
+# tests on one worker but gives each class its own unit, so the two workers share these
+# runs, the longest tests of the suite, instead of one worker running all seven.
+def _second_run_class(path: Path) -> type:
+    def test_a_run_with_other_threads_prints_what_the_committed_notebook_shows(self, other_thread_runs):
+        _second_run_prints_what_the_committed_notebook_shows(path, other_thread_runs)
+    return type(f"TestSecondRun_{path.stem}", (), {
+        "test_a_run_with_other_threads_prints_what_the_committed_notebook_shows":
+            test_a_run_with_other_threads_prints_what_the_committed_notebook_shows})
+
+
+for _path in NOTEBOOKS:
+    globals()[f"TestSecondRun_{_path.stem}"] = _second_run_class(_path)
 
 
 def test_compared_outputs_follow_nbval_markers():

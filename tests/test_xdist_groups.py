@@ -1,38 +1,38 @@
-"""How the test command shares its work between two pytest-xdist workers (conftest.py,
-``--dist loadgroup``): a notebook's nbval cells stay together, and the long per-notebook
-runs (a second fresh run, the browser) are units of their own."""
-import json
+"""How the test command shares its work between two pytest-xdist workers (``--dist
+loadscope``, pyproject.toml): a unit of work is a module, or a class. A notebook's nbval
+cells are one unit (they share a kernel), a test module's functions are one unit (module
+fixtures are built once), and the per-notebook runs — a second fresh run, the browser —
+are classes, one unit each, so the two workers share the longest tests of the suite."""
 import subprocess
 import sys
 from pathlib import Path
 
+from xdist.scheduler.loadscope import LoadScopeScheduling
+
 ROOT = Path(__file__).resolve().parents[1]
 
-COLLECT = """
-import json, pytest
-class Groups:
-    def pytest_collection_finish(self, session):
-        self.of = {i.nodeid: [m.args[0] for m in i.iter_markers("xdist_group")] for i in session.items}
-g = Groups()
-code = pytest.main(["--collect-only", "-q", "-o", "addopts=", "--nbval", "--nbval-current-env",
-                    "-p", "no:cacheprovider", "tests/test_notebooks_twice.py", "tests/test_browser.py",
-                    "tests/test_core.py", "notebooks/03_influence_functions.ipynb"], plugins=[g])
-print("GROUPS" + json.dumps(g.of))
-"""
+
+def _unit(nodeid: str) -> str:
+    return LoadScopeScheduling._split_scope(None, nodeid)          # xdist's own rule
 
 
-def test_each_item_has_one_group_nbval_cells_share_theirs_and_notebook_runs_get_their_own():
-    out = subprocess.run([sys.executable, "-c", COLLECT], cwd=ROOT, capture_output=True, text=True,
-                         timeout=300).stdout
-    groups = json.loads(out.split("GROUPS", 1)[1])
-    assert all(len(g) == 1 for g in groups.values()), "every item needs exactly one group"
-    group = {nodeid: g[0] for nodeid, g in groups.items()}
-    nbval = {g for n, g in group.items() if n.startswith("notebooks/03_")}
-    assert nbval == {"notebooks/03_influence_functions.ipynb"} and sum(
-        n.startswith("notebooks/03_") for n in group) > 10            # all cells, one group
-    assert len({g for n, g in group.items() if n.startswith("tests/test_core.py")}) == 1
-    twice = {g for n, g in group.items() if n.startswith("tests/test_notebooks_twice.py::test_a_run")}
-    browser = {g for n, g in group.items() if n.startswith("tests/test_browser.py::test_notebook_runs")}
+def test_nbval_cells_share_a_unit_and_each_notebook_run_is_a_unit_of_its_own():
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-o", "addopts=", "--nbval",
+         "--nbval-current-env", "-p", "no:cacheprovider", "tests/test_notebooks_twice.py",
+         "tests/test_browser.py", "tests/test_core.py", "notebooks/03_influence_functions.ipynb"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300).stdout
+    nodeids = [line for line in out.splitlines() if "::" in line]
+    units = {}
+    for n in nodeids:
+        units.setdefault(n.split("::")[0], set()).add(_unit(n))
+    cells = [n for n in nodeids if n.startswith("notebooks/03_")]
+    assert len(cells) > 10 and units["notebooks/03_influence_functions.ipynb"] == {
+        "notebooks/03_influence_functions.ipynb"}                    # every cell, one kernel
+    assert units["tests/test_core.py"] == {"tests/test_core.py"}
     n_notebooks = len(list((ROOT / "notebooks").glob("[0-9]*.ipynb")))
-    assert len(twice) == n_notebooks and "tests/test_notebooks_twice.py::03_influence_functions" in twice
-    assert len(browser) == n_notebooks
+    for module, test in (("tests/test_notebooks_twice.py", "test_a_run_with_other_threads"),
+                         ("tests/test_browser.py", "test_notebook_runs_in_jupyterlab")):
+        runs = {_unit(n) for n in nodeids if n.startswith(module) and test in n}
+        assert len(runs) == n_notebooks, (module, runs)
+    assert any("03_influence_functions" in u for u in units["tests/test_notebooks_twice.py"])
