@@ -3,7 +3,9 @@
 For every notebook: open a copy of it in JupyterLab (served on 127.0.0.1 with a random
 token; JupyterLab autosaves, so the committed notebooks are never served),
 run all cells, move one control of its main widget, and check that the widget's
-output changed and that no error or traceback is on the page. A screenshot of each
+output changed and that no error or traceback is on the page. The kernels run with the
+other thread count than nbval's, and the saved run must show what the committed notebook
+shows (what nbval compares): each notebook's run here is also its second fresh run. A screenshot of each
 widget goes to ``screenshots/`` at the repository root.
 
 Chromium comes from Debian's ``chromium`` package (``.ci/run`` installs it); browsers
@@ -13,6 +15,7 @@ no Chromium can be found the tests are skipped, with that message.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -22,11 +25,12 @@ import time
 import urllib.request
 from pathlib import Path
 
+import nbformat
 import pytest
+from test_notebooks_twice import CHROMIUM, OTHER_THREADS, _first_difference, compared_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "screenshots"
-CHROMIUM = os.environ.get("XAITUTOR_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 
 # notebook → how to move its main widget: (kind of control, which one of that kind on the page)
 NOTEBOOKS = {
@@ -63,7 +67,10 @@ def lab(tmp_path_factory):
            "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
            f"--ServerApp.root_dir={root}", "--LabApp.news_url=",
            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
-    env = {**os.environ, "XAITUTOR_DEVICE": os.environ.get("XAITUTOR_DEVICE", "cpu")}
+    # the kernels run with the other thread count than nbval's: each notebook's run here is
+    # also its second fresh run (test_notebooks_twice.py), compared with the committed outputs
+    env = {**os.environ, "XAITUTOR_DEVICE": os.environ.get("XAITUTOR_DEVICE", "cpu"),
+           "OMP_NUM_THREADS": OTHER_THREADS}
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     url = f"http://127.0.0.1:{port}"
     for _ in range(120):
@@ -153,8 +160,37 @@ def _runs_in_jupyterlab_and_its_widget_answers(lab, browser, name):
     text = page.locator(".jp-Notebook").inner_text()
     assert "Traceback (most recent call last)" not in text, f"{name}: a cell raised"
     assert "Error displaying widget" not in text, f"{name}: a widget failed to render"
+    # the second fresh run: save what JupyterLab ran and compare what nbval compares
+    page.keyboard.press("Escape")                        # out of the control, into the notebook
+    page.get_by_role("menuitem", name="File", exact=True).click()
+    try:
+        page.get_by_role("menuitem", name=re.compile(r"^Save Notebook(?! As)")).first.click(timeout=10_000)
+    except Exception:
+        print("FILE MENU:", page.get_by_role("menuitem").all_inner_texts())
+        raise
+    ran = _saved_after_running(url, token, name)
+    shown, committed = compared_outputs(ran), compared_outputs(nbformat.read(ROOT / "notebooks" / name, as_version=4))
+    assert sum(len(out) for _, out in shown) > 0, "nothing compared: is every cell ignored?"
+    assert shown == committed, (f"{name}: a fresh run with {OTHER_THREADS} thread(s) differs from the committed "
+                                f"notebook at {_first_difference(shown, committed)}")
     page.close()
     _shut_down_kernels(url, token)
+
+
+def _saved_after_running(url: str, token: str, name: str, wait_s: float = 120):
+    """The notebook as JupyterLab saved it once every code cell has run (the save is
+    asynchronous: poll the server until the file holds an execution count for each)."""
+    import json
+    deadline = time.time() + wait_s
+    while True:
+        with urllib.request.urlopen(f"{url}/api/contents/notebooks/{name}?content=1&token={token}") as r:
+            nb = nbformat.from_dict(json.load(r)["content"])
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        if all(c.get("execution_count") is not None for c in code) or time.time() > deadline:
+            assert all(c.get("execution_count") is not None for c in code), \
+                f"{name}: JupyterLab did not save the run within {wait_s:.0f} s"
+            return nb
+        time.sleep(0.5)
 
 
 # One class per notebook: pytest-xdist (--dist loadscope) gives each class its own unit of

@@ -12,12 +12,17 @@ other, and the compared outputs hang neither on the run nor on the thread count.
 
 Without xdist the runs go two notebooks at a time (one kernel per core), starting with the
 first test; under xdist each test runs its own notebook, and the two workers share them.
+Where Chromium and Playwright are installed, tests/test_browser.py's JupyterLab run of each
+notebook is that second run (same thread count, same comparison) and these tests skip,
+saying so: the test command then runs each notebook twice, not three times.
 """
 from __future__ import annotations
 
 import configparser
+import importlib.util
 import os
 import re
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -96,6 +101,12 @@ def _first_difference(a, b) -> str:
 
 OTHER_THREADS = "2" if os.environ.get("OMP_NUM_THREADS") == "1" else "1"
 
+# Where a Chromium and Playwright are at hand, tests/test_browser.py runs every notebook in
+# JupyterLab with OTHER_THREADS and compares the saved run the same way: that is the second
+# run, and the tests below stand aside (one run fewer per notebook in the test command).
+CHROMIUM = os.environ.get("XAITUTOR_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+BROWSER_RUNS_THEM = CHROMIUM is not None and importlib.util.find_spec("playwright") is not None
+
 
 def _run_with_other_threads(path: Path) -> nbformat.NotebookNode:
     with pytest.MonkeyPatch.context() as mp:
@@ -108,7 +119,7 @@ def other_thread_runs():
     """Without xdist: every notebook run once, two at a time (one kernel per core), with the
     other thread count. Under xdist each test runs its own notebook (its own class, so its
     own unit of work), and the two workers share the notebooks out."""
-    if os.environ.get("PYTEST_XDIST_WORKER"):
+    if os.environ.get("PYTEST_XDIST_WORKER") or BROWSER_RUNS_THEM:
         return {}
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("OMP_NUM_THREADS", OTHER_THREADS)     # the kernels inherit it
@@ -118,6 +129,9 @@ def other_thread_runs():
 
 
 def _second_run_prints_what_the_committed_notebook_shows(path, other_thread_runs):
+    if BROWSER_RUNS_THEM:
+        pytest.skip("the second run is tests/test_browser.py's: JupyterLab runs this notebook with "
+                    f"{OTHER_THREADS} thread(s) and its saved outputs are compared with the committed ones")
     run = other_thread_runs[path] if path in other_thread_runs else _run_with_other_threads(path)
     if isinstance(run, BaseException):
         raise run
