@@ -181,16 +181,21 @@ def _saved_after_running(url: str, token: str, name: str, wait_s: float = 120):
     """The notebook as JupyterLab saved it once every code cell has run (the save is
     asynchronous: poll the server until the file holds an execution count for each)."""
     import json
-    deadline = time.time() + wait_s
-    while True:
-        with urllib.request.urlopen(f"{url}/api/contents/notebooks/{name}?content=1&token={token}") as r:
-            nb = nbformat.from_dict(json.load(r)["content"])
-        code = [c for c in nb.cells if c.cell_type == "code"]
-        if all(c.get("execution_count") is not None for c in code) or time.time() > deadline:
-            assert all(c.get("execution_count") is not None for c in code), \
-                f"{name}: JupyterLab did not save the run within {wait_s:.0f} s"
-            return nb
+    import urllib.error
+    deadline, last = time.time() + wait_s, "nothing read yet"
+    while time.time() < deadline:
+        try:          # the file may be half written: the server then answers 500, or cut JSON
+            with urllib.request.urlopen(f"{url}/api/contents/notebooks/{name}?content=1&token={token}") as r:
+                nb = nbformat.from_dict(json.load(r)["content"])
+        except (urllib.error.HTTPError, json.JSONDecodeError) as e:
+            last = f"{type(e).__name__}: {e}"
+        else:
+            code = [c for c in nb.cells if c.cell_type == "code"]
+            if all(c.get("execution_count") is not None for c in code):
+                return nb
+            last = f"{sum(c.get('execution_count') is None for c in code)} code cells without a count"
         time.sleep(0.5)
+    raise AssertionError(f"{name}: JupyterLab did not save the run within {wait_s:.0f} s ({last})")
 
 
 # One class per notebook: pytest-xdist (--dist loadscope) gives each class its own unit of
