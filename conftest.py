@@ -51,4 +51,3 @@ def pytest_collection_modifyitems(session, config, items):
     for item in items:
         if type(item).__name__ == "IPyNbCell":
             item.output_timeout = NBVAL_OUTPUT_TIMEOUT
-

@@ -37,7 +37,6 @@ import statistics
 import time
 import warnings
 
-import numpy as np
 import torch
 from scipy.optimize import minimize
 from torch import nn

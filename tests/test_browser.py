@@ -27,7 +27,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from test_notebooks_twice import CHROMIUM, OTHER_THREADS, _first_difference, compared_outputs
+from test_notebooks_twice import CHROMIUM, OTHER_THREADS, assert_shows_what_is_committed
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "screenshots"
@@ -168,11 +168,7 @@ def _runs_in_jupyterlab_and_its_widget_answers(lab, browser, name):
     except Exception:
         print("FILE MENU:", page.get_by_role("menuitem").all_inner_texts())
         raise
-    ran = _saved_after_running(url, token, name)
-    shown, committed = compared_outputs(ran), compared_outputs(nbformat.read(ROOT / "notebooks" / name, as_version=4))
-    assert sum(len(out) for _, out in shown) > 0, "nothing compared: is every cell ignored?"
-    assert shown == committed, (f"{name}: a fresh run with {OTHER_THREADS} thread(s) differs from the committed "
-                                f"notebook at {_first_difference(shown, committed)}")
+    assert_shows_what_is_committed(_saved_after_running(url, token, name), ROOT / "notebooks" / name)
     page.close()
     _shut_down_kernels(url, token)
 

@@ -135,11 +135,17 @@ def _second_run_prints_what_the_committed_notebook_shows(path, other_thread_runs
     run = other_thread_runs[path] if path in other_thread_runs else _run_with_other_threads(path)
     if isinstance(run, BaseException):
         raise run
-    a = compared_outputs(run)
-    committed = compared_outputs(nbformat.read(path, as_version=4))
-    assert sum(len(shown) for _, shown in a) > 0, "nothing compared: is every cell ignored?"
-    assert a == committed, f"a fresh run with {OTHER_THREADS} thread(s) differs from the committed notebook at " \
-                           f"{_first_difference(a, committed)}"
+    assert_shows_what_is_committed(run, path)
+
+
+def assert_shows_what_is_committed(run: nbformat.NotebookNode, path: Path) -> None:
+    """What nbval compares in ``run`` (a fresh run with OTHER_THREADS) equals the committed
+    notebook at ``path``; shared with tests/test_browser.py, whose JupyterLab run is the
+    second run where a browser is at hand."""
+    shown, committed = compared_outputs(run), compared_outputs(nbformat.read(path, as_version=4))
+    assert sum(len(out) for _, out in shown) > 0, "nothing compared: is every cell ignored?"
+    assert shown == committed, (f"{path.name}: a fresh run with {OTHER_THREADS} thread(s) differs from the "
+                                f"committed notebook at {_first_difference(shown, committed)}")
 
 
 # One class per notebook: pytest-xdist (--dist loadscope, pyproject.toml) keeps a module's
