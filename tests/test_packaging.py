@@ -74,6 +74,11 @@ def test_binder_requirements_match_pyproject(pyproject):
 
 VENV_PREFIX = ("(.venv/bin/python -m pip --version >/dev/null 2>&1 || "
                "(rm -rf .venv && python3 -m venv .venv))")
+# Both README commands install the same way: the venv's own setuptools builds the package
+# (no build isolation), so the install needs no package index once everything is there
+# (test_environments.py runs the lab command so, with an empty pip cache and no index).
+INSTALL = ('.venv/bin/python -m pip install -q "setuptools>=77" && '
+           ".venv/bin/python -m pip install -q --no-build-isolation -e ")
 
 
 def test_environment_yml_names_the_conda_forge_package_of_the_playwright_module():
@@ -101,8 +106,8 @@ def test_readme_has_exactly_the_two_commands_and_ci_runs_the_test_one():
     setup = [b for b in blocks if b.startswith(VENV_PREFIX)]
     assert len(setup) == 2
     lab, test = setup
-    assert lab.endswith("jupyter lab --allow-root notebooks/")        # containers run as root
-    assert test.endswith("python -m pytest") and '".[test]"' in test
+    assert lab == f"{VENV_PREFIX} && {INSTALL}. && .venv/bin/jupyter lab --allow-root notebooks/"  # root too
+    assert test == f'{VENV_PREFIX} && {INSTALL}".[test]" && .venv/bin/python -m pytest'
     out = subprocess.run(
         ["awk", '/<!-- test-command -->/{found=1; next} found && /^```/{n++; if (n==2) exit; next} found && n==1',
          str(ROOT / "README.md")], capture_output=True, text=True, check=True).stdout.strip()
@@ -120,6 +125,22 @@ def test_readme_class_test_runs_the_hub_marker_and_ci_runs_it_too():
     assert out.startswith(".venv/bin/python -m pytest -m hub ") and out.endswith("tests/test_hub.py")
     ci = (ROOT / ".ci/run").read_text()
     assert "<!-- class-test-command -->" in ci and 'run_step "class test" "$class_cmd"' in ci
+
+
+def test_the_licence_is_an_spdx_expression_with_its_files():
+    """`license = {text = ...}` is deprecated (setuptools refuses it after 2027-02-18): the
+    SPDX string and `license-files` (PEP 639), which need setuptools >= 77 to build, and
+    the installed package says so in its metadata."""
+    from importlib.metadata import metadata
+    toml = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    project = toml["project"]
+    assert project["license"] == "MIT"
+    assert toml["build-system"]["requires"] == ["setuptools>=77"]
+    files = [p for pattern in project["license-files"] for p in ROOT.glob(pattern)]
+    assert ROOT / "LICENSE" in files and ROOT / "xaitutor/data/files/german_credit/README.md" in files
+    meta = metadata("xaitutor")
+    assert meta["License-Expression"] == "MIT" and meta.get("License") is None
+    assert {"LICENSE", "xaitutor/data/files/german_credit/README.md"} <= set(meta.get_all("License-File"))
 
 
 def test_pytest_runs_the_notebooks_under_nbval():
