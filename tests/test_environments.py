@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pytest
 import torch
 from nbclient import NotebookClient
 
@@ -75,20 +76,55 @@ def test_cpu_quota_reads_cgroup_v2_and_v1(tmp_path):
     assert cpu_quota(tmp_path / "nothing") is None
 
 
-def test_threads_are_capped_to_the_quota_unless_the_user_chose(tmp_path):
-    """A Binder container sees the host's cores but may use 1.5 CPUs: two threads, not 16."""
-    from xaitutor._threads import cap_threads, usable_cpus
-    one_and_a_half = _cgroup(tmp_path, **{"cpu.max": "150000 100000\n"})
+def test_the_course_runs_one_thread_unless_the_user_chose(tmp_path):
+    """Issue 23: one PyTorch thread (the course's small models gain nothing from a second,
+    and lose much when another program takes a core) — within a container's quota too —
+    unless XAITUTOR_THREADS (first) or OMP_NUM_THREADS / MKL_NUM_THREADS says otherwise."""
+    import warnings
+
+    from xaitutor._threads import COURSE_THREADS, chosen_threads
+    assert COURSE_THREADS == 1
+    half = _cgroup(tmp_path / "half", **{"cpu.max": "50000 100000\n"})
+    many = _cgroup(tmp_path / "many", **{"cpu.max": "1600000 100000\n"})
+    assert chosen_threads({}, half) == chosen_threads({}, many) == 1
+    assert chosen_threads({"OMP_NUM_THREADS": "16"}, many) is None          # PyTorch follows it
+    assert chosen_threads({"MKL_NUM_THREADS": "4"}, many) is None
+    assert chosen_threads({"XAITUTOR_THREADS": "3", "OMP_NUM_THREADS": "16"}, half) == 3
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert chosen_threads({"XAITUTOR_THREADS": "two"}, many) == 1
+        assert chosen_threads({"XAITUTOR_THREADS": "0"}, many) == 1
+    assert len(caught) == 2 and all("XAITUTOR_THREADS" in str(w.message) and "unset it" in str(w.message)
+                                    for w in caught)
+
+
+def test_set_threads_sets_validates_and_restores(monkeypatch):
+    import xaitutor
     before = torch.get_num_threads()
     try:
-        torch.set_num_threads(16)
-        assert cap_threads(one_and_a_half, environ={}) == min(2, usable_cpus())
-        torch.set_num_threads(16)
-        assert cap_threads(one_and_a_half, environ={"OMP_NUM_THREADS": "16"}) == 16
-        torch.set_num_threads(1)
-        assert cap_threads(one_and_a_half, environ={}) == 1             # never raised
+        assert xaitutor.set_threads(2) == 2 == torch.get_num_threads()
+        for bad in (0, -1, 1.5, "2", True):
+            with pytest.raises(ValueError, match="n must be an int"):
+                xaitutor.set_threads(bad)
+        assert torch.get_num_threads() == 2
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "XAITUTOR_THREADS"):
+            monkeypatch.delenv(name, raising=False)
+        assert xaitutor.set_threads() == 1                               # the course's choice
     finally:
         torch.set_num_threads(before)
+
+
+def test_import_xaitutor_sets_the_thread_count_in_a_fresh_process():
+    """The one place every notebook and widget goes through: `import xaitutor`."""
+    code = "import torch; n = torch.get_num_threads(); import xaitutor; print(n, torch.get_num_threads())"
+    clean = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                                                               "XAITUTOR_THREADS")}
+    seen = {}
+    for label, extra in (("default", {}), ("chosen", {"XAITUTOR_THREADS": "2"})):
+        out = subprocess.run([sys.executable, "-c", code], env={**clean, **extra}, capture_output=True,
+                             text=True, timeout=120, check=True).stdout.split()
+        seen[label] = tuple(int(v) for v in out)
+    assert seen["default"][1] == 1 and seen["chosen"][1] == 2, seen
 
 
 def test_nbval_waits_for_output_on_a_busy_machine():
@@ -107,10 +143,23 @@ def test_nbval_waits_for_output_on_a_busy_machine():
     assert cell.output_timeout >= 60
 
 
-def test_the_readme_lab_command_starts_jupyterlab_even_as_root(tmp_path):
+def offline_pip_env(tmp_path) -> dict:
+    """The environment of a fresh machine that is offline, for pip: an empty cache, no
+    package index and no configuration (this machine's pip.conf points at a local wheel
+    folder, and a warm ~/.cache/pip answered what the index could not: issue 23). The
+    tests' offline guard (conftest.py) still blocks any connection that pip tries."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    cache = tmp_path / "empty-pip-cache"
+    cache.mkdir()
+    env.update(PIP_CACHE_DIR=str(cache), PIP_NO_INDEX="1", PIP_CONFIG_FILE=os.devnull)
+    return env
+
+
+def test_the_readme_lab_command_starts_jupyterlab_offline_even_as_root(tmp_path):
     """Many containers run as root, where plain `jupyter lab` refuses to start. Run the
-    README's own command (with a port, a token and no browser appended) and ask the
-    server for its status."""
+    README's own command (with a port, a token and no browser appended) with pip offline
+    and its cache empty — its install step must not need the network once everything is
+    installed — and ask the server for its status."""
     import re
     import secrets
     import signal
@@ -128,7 +177,7 @@ def test_the_readme_lab_command_starts_jupyterlab_even_as_root(tmp_path):
            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate")
     log = open(tmp_path / "lab.log", "w")
     server = subprocess.Popen(["bash", "-c", cmd], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)
+                              start_new_session=True, env=offline_pip_env(tmp_path))
     try:
         for _ in range(240):
             if server.poll() is not None:
