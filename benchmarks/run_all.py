@@ -3,7 +3,9 @@ and peak memory in a fresh kernel (on a copy: the committed notebooks are not to
 
     .venv/bin/python benchmarks/run_all.py            # full benchmarks
     .venv/bin/python benchmarks/run_all.py --quick    # each benchmark's --quick
-    .venv/bin/python benchmarks/run_all.py --tests    # and time the README's test command
+    .venv/bin/python benchmarks/run_all.py --tests    # and time the README's test command,
+                                                      # with the seconds of each test file
+    .venv/bin/python benchmarks/run_all.py --tests-only     # just that
     .venv/bin/python benchmarks/run_all.py --notebooks-only 04 05   # just those notebooks' rows
 
 Each part prints how long it took and the end prints the total (the README says what
@@ -28,13 +30,14 @@ BENCHMARKS = ["concepts.py", "saliency.py", "influence.py", "counterfactuals.py"
               "shapley.py", "widgets.py"]
 
 
-def notebooks_table(only: list[str] | None = None, log_path: str | None = None) -> None:
-    """One row per notebook (``only``: those whose number is listed, e.g. ["04", "05"]);
-    the kernels' stderr goes to ``log_path`` (default: a temporary file)."""
+def time_notebooks(only: list[str] | None = None, log_path: str | None = None):
+    """Run each notebook (``only``: those whose number is listed, e.g. ["04", "05"]) in a
+    fresh kernel on a copy; yields (name, device, seconds, peak GB) as each one finishes. The kernels inherit
+    this process's environment (OMP_NUM_THREADS, XAITUTOR_THREADS) and write their stderr
+    to ``log_path`` (default: a temporary file)."""
     import nbformat
     from nbclient import NotebookClient
 
-    print("\n| notebook | device | run time (s) | peak memory (GB) |\n|---|---|---|---|")
     os.environ["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"    # the debugger's frozen-modules note
     with tempfile.TemporaryDirectory() as tmp, open(log_path or Path(tmp) / "kernels.log", "w") as log, \
             contextlib.redirect_stderr(log):
@@ -52,7 +55,41 @@ def notebooks_table(only: list[str] | None = None, log_path: str | None = None) 
             client.execute(stderr=log)
             seconds = time.perf_counter() - start
             device, peak = "".join(o.get("text", "") for o in nb.cells[-1].outputs).split()
-            print(f"| {path.stem} | {device} | {seconds:.0f} | {float(peak):.2f} |", flush=True)
+            yield path.stem, device, seconds, float(peak)
+
+
+def notebooks_table(only: list[str] | None = None, log_path: str | None = None) -> None:
+    """The README's notebook table: one row per notebook, printed as each finishes."""
+    print("\n| notebook | device | run time (s) | peak memory (GB) |\n|---|---|---|---|", flush=True)
+    for name, device, seconds, peak in time_notebooks(only, log_path):
+        print(f"| {name} | {device} | {seconds:.0f} | {peak:.2f} |", flush=True)
+
+
+def test_times() -> None:
+    """Time the test command's pytest and print where the time goes: seconds per test file
+    (and per notebook for nbval, per class for the one-notebook classes of the browser and
+    second-run tests), summed over the workers, from pytest's JUnit XML report."""
+    import collections
+    import xml.etree.ElementTree as ET
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report.xml"
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "pytest", "-q", f"--junitxml={report}"], cwd=ROOT,
+                              capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - start
+        summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr
+        cases = list(ET.parse(report).getroot().iter("testcase")) if report.exists() else []
+    seconds, counts = collections.defaultdict(float), collections.Counter()
+    for case in cases:
+        parts = case.get("classname", "").split(".")
+        unit = ".".join(parts[:3] if len(parts) > 2 and parts[2].startswith("Test") else parts[:2])
+        seconds[unit] += float(case.get("time", 0))
+        counts[unit] += 1
+    print(f"\n## the test command\n\n`python -m pytest`: {summary} — {wall:.0f} s\n", flush=True)
+    print(f"| test file, notebook or class | tests | seconds (summed over the workers) |\n|---|---|---|")
+    for unit, s in sorted(seconds.items(), key=lambda kv: -kv[1]):
+        print(f"| {unit} | {counts[unit]} | {s:.1f} |")
+    print(f"| all | {sum(counts.values())} | {sum(seconds.values()):.0f} |", flush=True)
 
 
 def main() -> None:
@@ -61,8 +98,12 @@ def main() -> None:
     parser.add_argument("--tests", action="store_true", help="also time `python -m pytest`")
     parser.add_argument("--notebooks-only", nargs="*", metavar="NN",
                         help="only the notebook table, for these notebooks (all when none is named)")
+    parser.add_argument("--tests-only", action="store_true", help="only time `python -m pytest`, per test file")
     parser.add_argument("--kernel-log", help="write the notebooks' kernel stderr to this file")
     args = parser.parse_args()
+    if args.tests_only:
+        test_times()
+        return
     if args.notebooks_only is not None:
         notebooks_table(args.notebooks_only or None, args.kernel_log)
         return
@@ -78,12 +119,7 @@ def main() -> None:
     notebooks_table(log_path=args.kernel_log)
     print(f"\n(the notebooks took {time.perf_counter() - start:.0f} s)", flush=True)
     if args.tests:
-        start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "pytest", "-q"], cwd=ROOT,
-                              capture_output=True, text=True, check=False)
-        summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr
-        print(f"\n## the test command\n\n`python -m pytest`: {summary} — "
-              f"{time.perf_counter() - start:.0f} s", flush=True)
+        test_times()
     print(f"\nrun_all{' --quick' if args.quick else ''}{' --tests' if args.tests else ''} took "
           f"{(time.perf_counter() - began) / 60:.1f} minutes", flush=True)
 

@@ -16,6 +16,7 @@ does not change the answer time). Prints a Markdown table; the README keeps a co
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import torch
@@ -37,6 +38,7 @@ def built(what: str, make):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print the rows as one JSON line (benchmarks/busy.py)")
     args = parser.parse_args()
     repeats = 3 if args.quick else 5
     use_projector_style()
@@ -182,6 +184,9 @@ def main() -> None:
             return "—"
         return (f"{ms:.1f}" if ms < 10 else f"{ms:.0f}") + ("" if ms <= 100 else " (> 100)")
 
+    if args.json:
+        print(json.dumps({"threads": torch.get_num_threads(), "rows": rows}))
+        return
     print(f"\nfirst change, then the median of {repeats} changes back and forth; "
           f"{torch.get_num_threads()} PyTorch thread(s)\n")
     print("| notebook | widget | control | first (ms) | again (ms) | note |\n|---|---|---|---|---|---|")

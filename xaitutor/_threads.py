@@ -1,20 +1,33 @@
-"""Match PyTorch's CPU threads to the CPUs this process may really use.
+"""How many CPU threads PyTorch uses for the course: one, unless the user says otherwise.
 
-PyTorch starts one thread per core it sees. In a container (Binder, JupyterHub, CI) it
-sees the host's cores, say 16, while the container's CPU quota (cgroups) grants 1 or 2:
-sixteen threads then take turns on two cores and every matrix product waits for the
-slowest. On import, xaitutor lowers the thread count to the quota — only when nobody
-chose a number (``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` unset) — and never raises it.
+PyTorch starts one thread per core it sees. The course's models are small: each operation
+(a 16-unit layer, a batch of 64 digits of 8×8) lasts microseconds, too short for a second
+thread to pay for the hand-over, and a thread that loses its core to another program — a
+browser, a video call, another student's kernel on a hub — stalls the others at every
+operation. Measured on the course's 2-core machine (README, "Measured"): with a second
+process keeping one core busy, two threads made notebook 01 2.6× and the concept explorer
+60× slower than one thread did; on the quiet machine, one thread was as fast as two within
+a few per cent. So the course runs one thread, chosen on ``import xaitutor``, in this one
+place. In a container whose CPU quota (cgroups) is below one CPU the count stays one.
+
+To choose another count: ``XAITUTOR_THREADS=4`` in the environment (or ``OMP_NUM_THREADS``
+/ ``MKL_NUM_THREADS``, which PyTorch reads itself and the course then leaves alone), or
+``xaitutor.set_threads(4)`` in a notebook. A larger model (notebook 02's ResNet-18 at
+224×224, your own network) can gain from more threads on a quiet machine with many cores.
 """
 from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
 
 import torch
 
+from . import _checks
+
 CGROUP = Path("/sys/fs/cgroup")
+COURSE_THREADS = 1          # measured: see the module docstring and benchmarks/busy.py
 
 
 def cpu_quota(root: Path | str = CGROUP) -> float | None:
@@ -49,11 +62,26 @@ def usable_cpus(root: Path | str = CGROUP) -> int:
     return max(1, n)
 
 
-def cap_threads(root: Path | str = CGROUP, environ=os.environ) -> int:
-    """Lower ``torch.set_num_threads`` to :func:`usable_cpus` unless the user set
-    ``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS``; returns the thread count in use."""
-    if not (environ.get("OMP_NUM_THREADS") or environ.get("MKL_NUM_THREADS")):
-        usable = usable_cpus(root)
-        if torch.get_num_threads() > usable:
-            torch.set_num_threads(usable)
+def chosen_threads(environ=os.environ, root: Path | str = CGROUP) -> int | None:
+    """The thread count the course should use: ``XAITUTOR_THREADS`` when set (a bad value is
+    reported and ignored), None when the user set ``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS``
+    (PyTorch already follows those), else :data:`COURSE_THREADS` within the usable CPUs."""
+    value = environ.get("XAITUTOR_THREADS", "").strip()
+    if value:
+        try:
+            return _checks.positive_int(int(value), "XAITUTOR_THREADS")
+        except ValueError:
+            warnings.warn(f"XAITUTOR_THREADS={value!r} is not a whole number >= 1; using "
+                          f"{COURSE_THREADS} thread(s). Set it to e.g. 2, or unset it.", stacklevel=2)
+    elif environ.get("OMP_NUM_THREADS") or environ.get("MKL_NUM_THREADS"):
+        return None
+    return min(COURSE_THREADS, usable_cpus(root))
+
+
+def set_threads(n: int | None = None) -> int:
+    """Use ``n`` PyTorch CPU threads (``None``: the course's choice, :func:`chosen_threads`).
+    Returns the count now in use. Affects this process only, from the next operation on."""
+    n = chosen_threads() if n is None else _checks.positive_int(n, "n")
+    if n is not None and n != torch.get_num_threads():
+        torch.set_num_threads(n)
     return torch.get_num_threads()
