@@ -9,8 +9,9 @@ import torch
 matplotlib.use("Agg")
 
 # The test command runs two pytest-xdist workers (README). Each worker, and every notebook
-# kernel it starts, then uses one thread: two busy workers on two cores, not four threads
-# taking turns. (tests/test_notebooks_twice.py runs the notebooks with the other count.)
+# kernel it starts, then uses one thread — the course's own count (xaitutor/_threads.py),
+# set here before any test imports torch: two busy workers on two cores, not four threads
+# taking turns. (The committed notebooks were made with two: tests/test_notebooks_twice.py.)
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["OMP_NUM_THREADS"] = "1"
     os.environ["MKL_NUM_THREADS"] = "1"

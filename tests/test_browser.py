@@ -4,8 +4,9 @@ For every notebook: open a copy of it in JupyterLab (served on 127.0.0.1 with a 
 token; JupyterLab autosaves, so the committed notebooks are never served),
 run all cells, move one control of its main widget, and check that the widget's
 output changed and that no error or traceback is on the page. The kernels run with the
-other thread count than nbval's, and the saved run must show what the committed notebook
-shows (what nbval compares): each notebook's run here is also its second fresh run. A screenshot of each
+course's thread count, as a learner's do, and the saved run must show what the committed
+notebook (made with two threads) shows, what nbval compares: each notebook's run here is
+also its second fresh run. A screenshot of each
 widget goes to ``screenshots/`` at the repository root.
 
 Chromium comes from Debian's ``chromium`` package (``.ci/run`` installs it); browsers
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from test_notebooks_twice import CHROMIUM, OTHER_THREADS, assert_shows_what_is_committed
+from test_notebooks_twice import CHROMIUM, assert_shows_what_is_committed, learner_env
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "screenshots"
@@ -67,10 +68,10 @@ def lab(tmp_path_factory):
            "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
            f"--ServerApp.root_dir={root}", "--LabApp.news_url=",
            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
-    # the kernels run with the other thread count than nbval's: each notebook's run here is
-    # also its second fresh run (test_notebooks_twice.py), compared with the committed outputs
-    env = {**os.environ, "XAITUTOR_DEVICE": os.environ.get("XAITUTOR_DEVICE", "cpu"),
-           "OMP_NUM_THREADS": OTHER_THREADS}
+    # the kernels get no thread setting, so they run the course's own count as a learner's
+    # do: each notebook's run here is also its second fresh run (test_notebooks_twice.py),
+    # compared with the committed outputs (made with two threads)
+    env = learner_env(XAITUTOR_DEVICE=os.environ.get("XAITUTOR_DEVICE", "cpu"))
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     url = f"http://127.0.0.1:{port}"
     for _ in range(120):

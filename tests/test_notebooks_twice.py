@@ -1,14 +1,15 @@
-"""Issue 8, part 3: every notebook, run twice in fresh kernels, prints the same.
+"""Issue 8, part 3 (issue 23): every notebook, run in fresh kernels with two thread counts,
+prints the same.
 
-nbval (part of the same test command) runs each notebook once in a fresh kernel and
-compares it with the committed outputs. This test runs each notebook once more in a fresh
-kernel with a *different* number of threads — one when nbval's kernels use the machine's
-threads, two when they use one (the test command's pytest-xdist workers) — and asserts
-that what nbval compares — stdout and the text/plain and text/html of every result, in
-cells not marked ``# NBVAL_IGNORE_OUTPUT``, after the same sanitising — equals the
-committed notebook too. Two fresh runs with different thread counts (a different order of
-floating-point sums, as on a GPU), both equal to the committed outputs: they equal each
-other, and the compared outputs hang neither on the run nor on the thread count.
+The committed notebook is a fresh run with two PyTorch threads (tools/execute_notebooks.py
+records the count in its metadata, checked below). nbval (part of the same test command)
+runs each notebook in a fresh kernel with the course's one thread and compares it with the
+committed outputs; this test runs each notebook once more in a fresh kernel, as a learner's
+(one thread), and asserts that what nbval compares — stdout and the text/plain and
+text/html of every result, in cells not marked ``# NBVAL_IGNORE_OUTPUT``, after the same
+sanitising — equals the committed notebook too. Fresh runs with different thread counts (a
+different order of floating-point sums, as on a GPU) all equal to the committed outputs:
+the compared outputs hang neither on the run nor on the thread count.
 
 Without xdist the runs go two notebooks at a time (one kernel per core), starting with the
 first test; under xdist each test runs its own notebook, and the two workers share them.
@@ -99,68 +100,98 @@ def _first_difference(a, b) -> str:
     return f"different numbers of compared cells: {len(a)} vs {len(b)}"
 
 
-OTHER_THREADS = "2" if os.environ.get("OMP_NUM_THREADS") == "1" else "1"
+# The committed notebooks are made with two PyTorch threads (tools/execute_notebooks.py sets
+# OMP_NUM_THREADS=2 and records it in each notebook's metadata); nbval's run and the second
+# run use the course's own count, one thread (xaitutor/_threads.py), as a learner's kernel
+# does. So every test command compares runs made with two thread counts, and the runs it
+# makes itself share the two cores without oversubscribing them.
+COMMITTED_THREADS = 2
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "XAITUTOR_THREADS")
+
+
+def learner_env(**extra: str) -> dict[str, str]:
+    """This process's environment without any thread setting: a kernel started with it
+    uses the course's thread count, as a learner's does."""
+    return {**{k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}, **extra}
+
 
 # Where a Chromium and Playwright are at hand, tests/test_browser.py runs every notebook in
-# JupyterLab with OTHER_THREADS and compares the saved run the same way: that is the second
+# JupyterLab as a learner would and compares the saved run the same way: that is the second
 # run, and the tests below stand aside (one run fewer per notebook in the test command).
 CHROMIUM = os.environ.get("XAITUTOR_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 BROWSER_RUNS_THEM = CHROMIUM is not None and importlib.util.find_spec("playwright") is not None
 
 
-def _run_with_other_threads(path: Path) -> nbformat.NotebookNode:
+def _as_a_learner(mp: pytest.MonkeyPatch) -> None:
+    for name in THREAD_VARIABLES:                      # the kernels inherit the environment
+        mp.delenv(name, raising=False)
+
+
+def _run_as_a_learner(path: Path) -> nbformat.NotebookNode:
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("OMP_NUM_THREADS", OTHER_THREADS)     # the kernel inherits it
+        _as_a_learner(mp)
         return run_fresh(path)
 
 
 @pytest.fixture(scope="module")
-def other_thread_runs():
+def second_runs():
     """Without xdist: every notebook run once, two at a time (one kernel per core), with the
-    other thread count. Under xdist each test runs its own notebook (its own class, so its
-    own unit of work), and the two workers share the notebooks out."""
+    course's thread count. Under xdist each test runs its own notebook (its own class, so
+    its own unit of work), and the two workers share the notebooks out."""
     if os.environ.get("PYTEST_XDIST_WORKER") or BROWSER_RUNS_THEM:
         return {}
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("OMP_NUM_THREADS", OTHER_THREADS)     # the kernels inherit it
+        _as_a_learner(mp)
         with ThreadPoolExecutor(max_workers=2) as pool:
             futures = {path: pool.submit(run_fresh, path) for path in NOTEBOOKS}
             return {path: f.exception() or f.result() for path, f in futures.items()}
 
 
-def _second_run_prints_what_the_committed_notebook_shows(path, other_thread_runs):
+def _second_run_prints_what_the_committed_notebook_shows(path, second_runs):
     if BROWSER_RUNS_THEM:
-        pytest.skip("the second run is tests/test_browser.py's: JupyterLab runs this notebook with "
-                    f"{OTHER_THREADS} thread(s) and its saved outputs are compared with the committed ones")
-    run = other_thread_runs[path] if path in other_thread_runs else _run_with_other_threads(path)
+        pytest.skip("the second run is tests/test_browser.py's: JupyterLab runs this notebook as a "
+                    "learner would and its saved outputs are compared with the committed ones")
+    run = second_runs[path] if path in second_runs else _run_as_a_learner(path)
     if isinstance(run, BaseException):
         raise run
     assert_shows_what_is_committed(run, path)
 
 
 def assert_shows_what_is_committed(run: nbformat.NotebookNode, path: Path) -> None:
-    """What nbval compares in ``run`` (a fresh run with OTHER_THREADS) equals the committed
+    """What nbval compares in ``run`` (a fresh run with the course's threads) equals the committed
     notebook at ``path``; shared with tests/test_browser.py, whose JupyterLab run is the
     second run where a browser is at hand."""
     shown, committed = compared_outputs(run), compared_outputs(nbformat.read(path, as_version=4))
     assert sum(len(out) for _, out in shown) > 0, "nothing compared: is every cell ignored?"
-    assert shown == committed, (f"{path.name}: a fresh run with {OTHER_THREADS} thread(s) differs from the "
-                                f"committed notebook at {_first_difference(shown, committed)}")
+    assert shown == committed, (f"{path.name}: a fresh run with the course's thread count differs from the "
+                                f"committed notebook ({COMMITTED_THREADS} threads) at "
+                                f"{_first_difference(shown, committed)}")
 
 
 # One class per notebook: pytest-xdist (--dist loadscope, pyproject.toml) keeps a module's
 # tests on one worker but gives each class its own unit, so the two workers share these
 # runs, the longest tests of the suite, instead of one worker running all seven.
 def _second_run_class(path: Path) -> type:
-    def test_a_run_with_other_threads_prints_what_the_committed_notebook_shows(self, other_thread_runs):
-        _second_run_prints_what_the_committed_notebook_shows(path, other_thread_runs)
+    def test_a_second_run_prints_what_the_committed_notebook_shows(self, second_runs):
+        _second_run_prints_what_the_committed_notebook_shows(path, second_runs)
     return type(f"TestSecondRun_{path.stem}", (), {
-        "test_a_run_with_other_threads_prints_what_the_committed_notebook_shows":
-            test_a_run_with_other_threads_prints_what_the_committed_notebook_shows})
+        "test_a_second_run_prints_what_the_committed_notebook_shows":
+            test_a_second_run_prints_what_the_committed_notebook_shows})
 
 
 for _path in NOTEBOOKS:
     globals()[f"TestSecondRun_{_path.stem}"] = _second_run_class(_path)
+
+
+def test_committed_notebooks_were_made_with_another_thread_count_than_the_course_uses():
+    """nbval's run (the course's threads) and the committed run (two threads) differ in their
+    thread count, so every test command compares a two-thread run with a one-thread run."""
+    from xaitutor._threads import COURSE_THREADS
+    assert COURSE_THREADS != COMMITTED_THREADS
+    made_with = {p.name: nbformat.read(p, as_version=4).metadata.get("xaitutor", {}).get("threads")
+                 for p in NOTEBOOKS}
+    assert made_with == {p.name: COMMITTED_THREADS for p in NOTEBOOKS}, (
+        f"re-execute with tools/execute_notebooks.py (it records the thread count): {made_with}")
 
 
 def test_compared_outputs_follow_nbval_markers():

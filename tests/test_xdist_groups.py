@@ -31,7 +31,7 @@ def test_nbval_cells_share_a_unit_and_each_notebook_run_is_a_unit_of_its_own():
         "notebooks/03_influence_functions.ipynb"}                    # every cell, one kernel
     assert units["tests/test_core.py"] == {"tests/test_core.py"}
     n_notebooks = len(list((ROOT / "notebooks").glob("[0-9]*.ipynb")))
-    for module, test in (("tests/test_notebooks_twice.py", "test_a_run_with_other_threads"),
+    for module, test in (("tests/test_notebooks_twice.py", "test_a_second_run"),
                          ("tests/test_browser.py", "test_notebook_runs_in_jupyterlab")):
         runs = {_unit(n) for n in nodeids if n.startswith(module) and test in n}
         assert len(runs) == n_notebooks, (module, runs)

@@ -8,9 +8,15 @@ The state of live widgets is saved, so the explorers show their last picture whe
 notebook is opened; outputs of widgets that no longer exist (finished progress bars)
 are dropped, so JupyterLab does not show "model not found" for them. Prints each
 notebook's run time.
+
+The kernel runs two PyTorch threads (OMP_NUM_THREADS=2, recorded in the notebook's
+metadata as ``xaitutor.threads``), not the course's one: the test command's runs (nbval's
+and the second run) use one, so every test command compares runs with two thread counts
+(tests/test_notebooks_twice.py).
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -21,6 +27,7 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parents[1]
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+THREADS = 2                  # tests/test_notebooks_twice.py: COMMITTED_THREADS
 
 
 class _Client(NotebookClient):
@@ -53,6 +60,10 @@ def drop_dead_widget_outputs(nb: nbformat.NotebookNode) -> int:
 
 def execute(path: Path, timeout: int = 600) -> float:
     nb = nbformat.read(path, as_version=4)
+    os.environ.pop("XAITUTOR_THREADS", None)
+    os.environ.pop("MKL_NUM_THREADS", None)
+    os.environ["OMP_NUM_THREADS"] = str(THREADS)            # the kernel inherits it
+    nb.metadata["xaitutor"] = {"threads": THREADS}
     start = time.perf_counter()
     _Client(nb, timeout=timeout, kernel_name="python3", store_widget_state=True,
                    record_timing=False, resources={"metadata": {"path": str(path.parent)}}).execute()
