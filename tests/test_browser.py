@@ -56,7 +56,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
+# One JupyterLab and one Chromium per worker for the whole session: pytest-xdist interleaves
+# the notebooks' classes with other tests, and a module-scoped server restarted for each
+# class cost about 4 s a notebook. Each notebook still gets a page and a workspace of its own.
+@pytest.fixture(scope="session")
 def lab(tmp_path_factory):
     pytest.importorskip("playwright", reason="playwright is not installed: pip install -e '.[test]'")
     # serve a copy: JupyterLab autosaves what it runs, and the committed notebooks must not change
@@ -88,7 +91,7 @@ def lab(tmp_path_factory):
     server.wait(timeout=30)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser():
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:

@@ -4,10 +4,10 @@ PyTorch starts one thread per core it sees. The course's models are small: each 
 (a 16-unit layer, a batch of 64 digits of 8×8) lasts microseconds, too short for a second
 thread to pay for the hand-over, and a thread that loses its core to another program — a
 browser, a video call, another student's kernel on a hub — stalls the others at every
-operation. Measured on the course's 2-core machine (README, "Measured"): with a second
-process keeping one core busy, two threads made notebook 01 2.6× and the concept explorer
-60× slower than one thread did; on the quiet machine, one thread was as fast as two within
-a few per cent. So the course runs one thread, chosen on ``import xaitutor``, in this one
+operation. Measured on the course's 2-core machine (README, "Measured"; benchmarks/busy.py):
+with a second process keeping one core busy, notebook 01 took 31 s with one thread and had
+not finished after 390 s with two; every notebook ran within 1.10x of its quiet time with
+one thread; quiet, one thread was within 14 % of two (and faster for notebook 01). So the course runs one thread, chosen on ``import xaitutor``, in this one
 place. In a container whose CPU quota (cgroups) is below one CPU the count stays one.
 
 To choose another count: ``XAITUTOR_THREADS=4`` in the environment (or ``OMP_NUM_THREADS``
