@@ -16,6 +16,7 @@ import pytest
 import torch
 from torch import nn
 
+import xaitutor
 from xaitutor import (
     concepts,
     core,
@@ -610,6 +611,57 @@ def _fitted_svm():
 def _id(words: tuple[str, ...], f) -> str:
     code = f.__code__
     return f"L{code.co_firstlineno}-{words[0][:30]}"
+
+
+# Issue 24, §1: the same kind of mistake gets the same treatment everywhere — one exception
+# type (xaitutor.BadInput, a ValueError; BadInputType, also a TypeError, for a wrong kind of
+# value), from _checks, naming the argument. Each of these escaped as a raw torch/numpy error,
+# or was accepted, before.
+BadInput, BadInputType = xaitutor.BadInput, xaitutor.BadInputType
+CONTRACT_CASES = [
+    (lambda: saliency.smoothgrad(w().cnn, w().x_img, 0, n_samples=2.5), BadInputType, ("n_samples", "int")),
+    (lambda: saliency.smoothgrad(w().cnn, w().x_img, 0, seed=1.5), BadInputType, ("seed", "int")),
+    (lambda: saliency.integrated_gradients(w().cnn, w().x_img, 0, n_steps=2.5), BadInputType,
+     ("n_steps", "int")),
+    (lambda: counterfactuals.optimize(w().mlp, w().x_tab, w().other, seed="a"), BadInputType, ("seed", "int")),
+    (lambda: counterfactuals.optimize(w().mlp, w().x_tab, 1.0), BadInputType, ("target", "int")),
+    (lambda: counterfactuals.optimize(w().mlp, w().x_tab, True), BadInputType, ("target", "int")),
+    (lambda: counterfactuals.plausibility_ynn(w().mlp, w().x_tab, 5, w().x_tab, k=2), BadInput,
+     ("target=5", "2 classes", "0..1")),
+    (lambda: counterfactuals.judge_validity(w().mlp, w().x_tab, 5), BadInput, ("target=5", "0..1")),
+    (lambda: counterfactuals.metrics(w().mlp, w().x_tab, w().x_tab, 1, w().x_tab, bounds=(3.0, -3.0)),
+     BadInput, ("bounds", "swap")),
+    (lambda: counterfactuals.metrics(w().mlp, w().x_tab, w().x_tab, 1, w().x_tab, one_way={0: 7}),
+     BadInput, ("one_way", "+1", "-1")),
+    (lambda: recourse.causal_recourse(_lin4(), _scm(), w().x_tab, {1: [1.0]}, w().x_tab, batch_size=0),
+     BadInput, ("batch_size", "≥ 1")),
+    (lambda: recourse.causal_recourse(_lin4(), _scm(), w().x_tab, {1: [1.0]}, w().x_tab, target=2),
+     BadInput, ("target=2", "0..1")),
+    (lambda: recourse.AdditiveSCM({1: [0]}).fit(torch.randn(30, 3)), BadInput,
+     ("3 columns", "n_nodes=3")),
+    (lambda: xaitutor.set_threads(0), BadInput, ("n", "≥ 1")),
+]
+
+
+@pytest.mark.parametrize("call, exc, words", [pytest.param(f, e, words, id=_id(words, f))
+                                              for f, e, words in CONTRACT_CASES])
+def test_one_contract_one_exception_type(call, exc, words):
+    with pytest.raises(exc) as info:
+        call()
+    assert isinstance(info.value, ValueError), "every BadInput is a ValueError"
+    missing = [word for word in words if word.lower() not in str(info.value).lower()]
+    assert not missing, f"the message {str(info.value)!r} lacks {missing}"
+
+
+def test_every_module_can_be_star_imported():
+    """`from xaitutor.counterfactuals.search import *` crashed: its __all__ named a function
+    that had moved to quality.py."""
+    import importlib
+    import pkgutil
+    for info in pkgutil.walk_packages(xaitutor.__path__, "xaitutor."):
+        module = importlib.import_module(info.name)
+        for name in getattr(module, "__all__", []):
+            assert hasattr(module, name), f"{info.name}.__all__ names {name!r}, which it does not define"
 
 
 CASES = [*saliency_cases(),

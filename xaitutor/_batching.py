@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor
+from . import _checks
 
 
 def batched(fn: Callable[..., Tensor | tuple[Tensor, ...]], *tensors: Tensor,
@@ -18,8 +19,8 @@ def batched(fn: Callable[..., Tensor | tuple[Tensor, ...]], *tensors: Tensor,
     are at least ``min_slices`` of them, and vanishes when done."""
     n = len(tensors[0])
     if any(len(t) != n for t in tensors):
-        raise ValueError(f"batched tensors must share their first dimension, got "
-                         f"{[len(t) for t in tensors]}")
+        raise _checks.BadInput(f"batched tensors must share their first dimension, got "
+                               f"{[len(t) for t in tensors]}")
     step = batch_size or max(n, 1)
     starts = range(0, n, step)
     if progress is not None and len(starts) >= min_slices:

@@ -1,8 +1,9 @@
 """Checks at the door, shared by every topic module.
 
-Each check raises a ``ValueError`` (or ``TypeError`` for a wrong kind of object) whose
-message names the argument, says what was wrong and what to do — the error a learner
-reads in a notebook cell instead of a stack trace from deep inside torch.
+Each check raises :class:`BadInput` (a ``ValueError``), or :class:`BadInputType` (also a
+``TypeError``) for a wrong kind of object, whose message names the argument, says what was
+wrong and what to do — the error a learner reads in a notebook cell instead of a stack
+trace from deep inside torch. ``except xaitutor.BadInput`` catches every one of them.
 """
 from __future__ import annotations
 
@@ -11,12 +12,20 @@ import torch
 from torch import Tensor, nn
 
 
+class BadInput(ValueError):
+    """A wrong argument given to xaitutor; the message names it and says what to do."""
+
+
+class BadInputType(BadInput, TypeError):
+    """A wrong argument of the wrong kind (a float where a count goes, a list for a tensor)."""
+
+
 def module(m, name: str = "model") -> nn.Module:
     """``m`` is an ``nn.Module`` in eval mode."""
     if not isinstance(m, nn.Module):
-        raise TypeError(f"{name} must be a torch.nn.Module, got {type(m).__name__}")
+        raise BadInputType(f"{name} must be a torch.nn.Module, got {type(m).__name__}")
     if m.training:
-        raise ValueError(f"{name} is in training mode (dropout and batch norm would change the "
+        raise BadInput(f"{name} is in training mode (dropout and batch norm would change the "
                          f"result from call to call); call {name}.eval() first")
     return m
 
@@ -33,22 +42,22 @@ def tensor(t, name: str = "x", *, min_dim: int | None = None, dim: int | None = 
     ``dim`` (or at least ``min_dim``) dimensions, free of NaN and inf, and on the same
     device as ``model`` when one is given."""
     if not isinstance(t, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}; convert it "
+        raise BadInputType(f"{name} must be a torch.Tensor, got {type(t).__name__}; convert it "
                         f"with torch.as_tensor({name}, dtype=torch.float32)")
     if floating and not t.is_floating_point():
-        raise ValueError(f"{name} must be a float tensor, got {t.dtype}; use {name}.float()")
+        raise BadInput(f"{name} must be a float tensor, got {t.dtype}; use {name}.float()")
     wanted = dim if dim is not None else min_dim
     if wanted is not None and (t.dim() < wanted or (dim is not None and t.dim() != dim)):
         fix = (f"add a batch dimension with {name}.unsqueeze(0)" if t.dim() == wanted - 1
                else f"reshape it to {shape_hint} (a single sample needs {name}.unsqueeze(0), a "
                     f"grey image also a channel: {name}[None, None])")
-        raise ValueError(f"{name} must have shape {shape_hint}, got {tuple(t.shape)}; {fix}")
+        raise BadInput(f"{name} must have shape {shape_hint}, got {tuple(t.shape)}; {fix}")
     if t.dim() == 0 or len(t) == 0:
-        raise ValueError(f"{name} is an empty batch (shape {tuple(t.shape)}); pass at least "
+        raise BadInput(f"{name} is an empty batch (shape {tuple(t.shape)}); pass at least "
                          "one sample")
     if finite and t.is_floating_point() and t.device.type != "meta" \
             and not bool(torch.isfinite(t).all()):
-        raise ValueError(f"{name} contains NaN or inf; drop those samples or replace the values "
+        raise BadInput(f"{name} contains NaN or inf; drop those samples or replace the values "
                          f"(e.g. torch.nan_to_num({name})) first")
     if model is not None:
         same_device(t, model, name)
@@ -65,7 +74,7 @@ def n_outputs(model: nn.Module, x: Tensor, name: str = "x",
         with torch.no_grad():
             return model.eval()(x[:1]).shape[-1]
     except RuntimeError as e:
-        raise ValueError(f"the model rejected {name} of shape {tuple(x.shape)} ({e}); "
+        raise BadInput(f"the model rejected {name} of shape {tuple(x.shape)} ({e}); "
                          f"{hint}") from e
     finally:
         model.train(was_training)
@@ -74,7 +83,7 @@ def n_outputs(model: nn.Module, x: Tensor, name: str = "x",
 def same_device(t: Tensor, model: nn.Module, name: str = "x") -> None:
     device = model_device(model)
     if device is not None and t.device != device:
-        raise ValueError(f"{name} is on {t.device} but the model is on {device}; move it with "
+        raise BadInput(f"{name} is on {t.device} but the model is on {device}; move it with "
                          f"{name}.to({str(device)!r}) (or the model with model.to({str(t.device)!r}))")
 
 
@@ -82,32 +91,74 @@ def same_dtype(t: Tensor, model: nn.Module, name: str = "x") -> None:
     p = next(model.parameters(), None)
     if p is not None and t.is_floating_point() and t.dtype != p.dtype:
         fix = {torch.float64: ".double()", torch.float32: ".float()"}.get(p.dtype, f".to({p.dtype})")
-        raise ValueError(f"{name} is {str(t.dtype).replace('torch.', '')} but the model is "
+        raise BadInput(f"{name} is {str(t.dtype).replace('torch.', '')} but the model is "
                          f"{str(p.dtype).replace('torch.', '')}; convert it with {name}{fix}")
 
 
 def labels(y, n: int, n_classes: int | None = None, name: str = "y") -> Tensor:
     """``y`` holds ``n`` integer class indices in ``0..n_classes-1``."""
     if not isinstance(y, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of class indices, got "
+        raise BadInputType(f"{name} must be a torch.Tensor of class indices, got "
                         f"{type(y).__name__}; convert it with torch.as_tensor({name})")
     if y.is_floating_point() or y.dtype == torch.bool:
-        raise ValueError(f"{name} must hold integer class indices, got {y.dtype}; use {name}.long()")
+        raise BadInput(f"{name} must hold integer class indices, got {y.dtype}; use {name}.long()")
     if y.shape != (n,):
-        raise ValueError(f"{name} must have shape ({n},) (one label per sample), got "
+        raise BadInput(f"{name} must have shape ({n},) (one label per sample), got "
                          f"{tuple(y.shape)}")
     if n and int(y.min()) < 0:
-        raise ValueError(f"{name} holds class indices 0..n_classes-1; found {int(y.min())}")
+        raise BadInput(f"{name} holds class indices 0..n_classes-1; found {int(y.min())}")
     if n_classes is not None and n and int(y.max()) >= n_classes:
-        raise ValueError(f"{name}={int(y.max())} but the model has {n_classes} classes "
+        raise BadInput(f"{name}={int(y.max())} but the model has {n_classes} classes "
                          f"(0..{n_classes - 1}); check the labels")
     return y
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
 def positive_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int ≥ {minimum}, got {value!r}")
+    """A count: an int (not a float, not a bool) ≥ ``minimum``."""
+    if not _is_int(value):
+        raise BadInputType(f"{name} must be an int ≥ {minimum}, got {value!r} "
+                           f"({type(value).__name__}); e.g. {name}={max(minimum, 1)}")
+    if value < minimum:
+        raise BadInput(f"{name} must be an int ≥ {minimum}, got {value!r}")
     return int(value)
+
+
+def seed(value, name: str = "seed") -> int:
+    """A random seed: a whole number ≥ 0 (``torch.manual_seed`` takes nothing else)."""
+    if not _is_int(value) or value < 0:
+        raise (BadInputType if not _is_int(value) else BadInput)(
+            f"{name} must be an int ≥ 0 (a whole number), got {value!r}; e.g. {name}=0")
+    return int(value)
+
+
+def targets(target, n: int, device, n_classes: int | None = None, name: str = "target") -> Tensor:
+    """``target`` — an int, or a tensor of ``n`` integer class indices (or one) — as an
+    ``(n,)`` long tensor on ``device``; each a class of the model when ``n_classes`` is known
+    (the caller checks the range once it knows the model's classes otherwise)."""
+    if isinstance(target, Tensor):
+        if target.is_floating_point() or target.dtype == torch.bool:
+            raise BadInputType(f"{name} must be an int or a tensor of integer class indices, "
+                               f"got {target.dtype}; use {name}.long()")
+        t = target.reshape(-1).to(device=device, dtype=torch.long)
+        if t.numel() == 1:
+            t = t.expand(n)
+        if t.shape != (n,):
+            raise BadInput(f"{name} must be an int or a tensor of shape ({n},) (one class per "
+                           f"sample), got shape {tuple(target.shape)}")
+    elif _is_int(target):
+        t = torch.full((n,), int(target), dtype=torch.long, device=device)
+    else:
+        raise BadInputType(f"{name} must be an int or a tensor of class indices, got {target!r} "
+                           f"({type(target).__name__}); e.g. {name}=1")
+    if n_classes is not None and ((t < 0) | (t >= n_classes)).any():
+        bad = int(t[(t < 0) | (t >= n_classes)][0])
+        raise BadInput(f"{name}={bad} is not a class of the model, which has {n_classes} classes "
+                       f"(0..{n_classes - 1}); choose a {name} in 0..{n_classes - 1}")
+    return t
 
 
 def optional_batch_size(value, name: str = "batch_size") -> None:
@@ -117,19 +168,19 @@ def optional_batch_size(value, name: str = "batch_size") -> None:
 
 def positive(value, name: str) -> float:
     if not isinstance(value, (int, float, np.floating, np.integer)) or not value > 0:
-        raise ValueError(f"{name} must be a number > 0, got {value!r}")
+        raise BadInput(f"{name} must be a number > 0, got {value!r}")
     return float(value)
 
 
 def non_negative(value, name: str) -> float:
     if not isinstance(value, (int, float, np.floating, np.integer)) or not value >= 0:
-        raise ValueError(f"{name} must be a number ≥ 0, got {value!r}")
+        raise BadInput(f"{name} must be a number ≥ 0, got {value!r}")
     return float(value)
 
 
 def choice(value, name: str, options) -> None:
     if value not in options:
-        raise ValueError(f"unknown {name} {value!r}; choose one of {list(options)}")
+        raise BadInput(f"unknown {name} {value!r}; choose one of {list(options)}")
 
 
 def feature_mask(mask, x: Tensor, name: str = "feature_mask") -> tuple[Tensor, int]:
@@ -144,21 +195,21 @@ def feature_mask(mask, x: Tensor, name: str = "feature_mask") -> tuple[Tensor, i
         ids = torch.arange(m, device=x.device).view(x.shape[1:])
         return ids.expand_as(x), m
     if not isinstance(mask, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of integer group ids, got "
+        raise BadInputType(f"{name} must be a torch.Tensor of integer group ids, got "
                         f"{type(mask).__name__}; convert it with torch.as_tensor({name})")
     if mask.is_floating_point() or mask.is_complex() or mask.dtype == torch.bool:
-        raise ValueError(f"{name} must hold integer group ids 0..M-1, got {mask.dtype}; "
+        raise BadInput(f"{name} must hold integer group ids 0..M-1, got {mask.dtype}; "
                          f"use {name}.long()")
     try:
         fits = torch.broadcast_shapes(mask.shape, x.shape) == x.shape
     except RuntimeError:
         fits = False
     if not fits:
-        raise ValueError(f"{name} has shape {tuple(mask.shape)} but x has {tuple(x.shape)}; "
+        raise BadInput(f"{name} has shape {tuple(mask.shape)} but x has {tuple(x.shape)}; "
                          f"give a mask broadcastable to x: {tuple(x.shape)}, "
                          f"{tuple(x.shape[1:])}, or with 1 along the dimensions it shares "
                          f"(e.g. {(1, *x.shape[1:])}: one mask for every sample)")
     if mask.numel() and int(mask.min()) < 0:
-        raise ValueError(f"{name} holds group ids 0..M-1; found {int(mask.min())}")
+        raise BadInput(f"{name} holds group ids 0..M-1; found {int(mask.min())}")
     m = int(mask.max()) + 1 if mask.numel() else 0
     return mask.to(device=x.device, dtype=torch.long).expand_as(x), m

@@ -57,16 +57,16 @@ class _ConceptModel(nn.Module):
 
     def _check_x(self, x: Tensor) -> None:
         if not isinstance(x, Tensor):
-            raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+            raise _checks.BadInputType(f"x must be a torch.Tensor, got {type(x).__name__}")
         if x.dim() != 2 or x.shape[1] != self.n_features:
             fix = (f"; one point needs a batch dimension: x.unsqueeze(0)"
                    if x.shape == (self.n_features,) else
                    f"; this model was trained on {self.n_features} features")
-            raise ValueError(f"x must have shape (n, {self.n_features}), got {tuple(x.shape)}{fix}")
+            raise _checks.BadInput(f"x must have shape (n, {self.n_features}), got {tuple(x.shape)}{fix}")
         device = next(self.parameters()).device
         if x.device != device:
-            raise ValueError(f"x is on {x.device} but the model is on {device}; "
-                             f"move one of them, e.g. x.to({str(device)!r})")
+            raise _checks.BadInput(f"x is on {x.device} but the model is on {device}; "
+                                   f"move one of them, e.g. x.to({str(device)!r})")
 
     def forward_logits(self, x: Tensor, c_true: Tensor | None = None,
                        mask: Tensor | None = None) -> tuple[Tensor | None, Tensor]:
@@ -150,8 +150,8 @@ class BlackBox(_ConceptModel):
 
     def forward_logits(self, x, c_true=None, mask=None):
         if mask is not None:
-            raise ValueError("a black box has no concepts to intervene on; "
-                             "train kind='cbm' or kind='cem' for interventions")
+            raise _checks.BadInput("a black box has no concepts to intervene on; "
+                                   "train kind='cbm' or kind='cem' for interventions")
         return None, self.task_head(self.embeddings(self.backbone(x)))
 
 
@@ -160,40 +160,40 @@ def joint_loss(c_logits: Tensor, y_logits: Tensor, c: Tensor, y: Tensor,
     """Joint CBM loss (Koh et al. 2020, Sec. 3): cross-entropy of the task plus
     ``lam`` times the mean binary cross-entropy of the concepts."""
     if c_logits.shape != c.shape:
-        raise ValueError(f"c_logits {tuple(c_logits.shape)} and c {tuple(c.shape)} must have one "
-                         "shape: one logit per concept of every sample")
+        raise _checks.BadInput(f"c_logits {tuple(c_logits.shape)} and c {tuple(c.shape)} must have one "
+                               "shape: one logit per concept of every sample")
     if y_logits.dim() != 2 or y.shape != (len(y_logits),):
-        raise ValueError(f"y_logits must be (n, n_classes) and y (n,) class indices, got "
-                         f"{tuple(y_logits.shape)} and {tuple(y.shape)}")
+        raise _checks.BadInput(f"y_logits must be (n, n_classes) and y (n,) class indices, got "
+                               f"{tuple(y_logits.shape)} and {tuple(y.shape)}")
     return F.cross_entropy(y_logits, y) + lam * F.binary_cross_entropy_with_logits(c_logits, c)
 
 
 def _check_data(x: Tensor, c: Tensor, y: Tensor | None = None) -> None:
     for name, t in (("x", x), ("c", c), ("y", y)):
         if t is not None and not isinstance(t, Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}; "
-                            f"use torch.as_tensor({name})")
+            raise _checks.BadInputType(f"{name} must be a torch.Tensor, got {type(t).__name__}; "
+                                       f"use torch.as_tensor({name})")
     if x.dim() != 2 or not x.is_floating_point():
-        raise ValueError(f"x must be a float tensor of shape (n, d), got {x.dtype} "
-                         f"{tuple(x.shape)}")
+        raise _checks.BadInput(f"x must be a float tensor of shape (n, d), got {x.dtype} "
+                               f"{tuple(x.shape)}")
     if len(x) == 0:
-        raise ValueError("x is empty: pass at least one sample")
+        raise _checks.BadInput("x is empty: pass at least one sample")
     if c.dim() != 2 or len(c) != len(x):
-        raise ValueError(f"c must have shape (n, k) with n = {len(x)} like x, got {tuple(c.shape)}")
+        raise _checks.BadInput(f"c must have shape (n, k) with n = {len(x)} like x, got {tuple(c.shape)}")
     if not c.is_floating_point() or not torch.all((c == 0) | (c == 1)):
-        raise ValueError("c must be float with values in {0, 1} (one column per concept); "
-                         "threshold or binarise it first, e.g. (c > 0.5).float()")
+        raise _checks.BadInput("c must be float with values in {0, 1} (one column per concept); "
+                               "threshold or binarise it first, e.g. (c > 0.5).float()")
     if torch.isnan(x).any():
-        raise ValueError("x contains NaN; remove or impute those samples first")
+        raise _checks.BadInput("x contains NaN; remove or impute those samples first")
     if y is not None:
         if y.dim() != 1 or len(y) != len(x) or y.dtype != torch.int64:
-            raise ValueError(f"y must be an int64 tensor of shape ({len(x)},), got {y.dtype} "
-                             f"{tuple(y.shape)}; use y.long()")
+            raise _checks.BadInput(f"y must be an int64 tensor of shape ({len(x)},), got {y.dtype} "
+                                   f"{tuple(y.shape)}; use y.long()")
         if (y < 0).any():
-            raise ValueError("y holds class indices 0..n_classes-1; found a negative label")
+            raise _checks.BadInput("y holds class indices 0..n_classes-1; found a negative label")
     devices = {t.device for t in (x, c, y) if t is not None}
     if len(devices) > 1:
-        raise ValueError(f"x, c and y must be on one device, got {sorted(map(str, devices))}")
+        raise _checks.BadInput(f"x, c and y must be on one device, got {sorted(map(str, devices))}")
 
 
 def fit(x: Tensor, c: Tensor, y: Tensor, kind: str = "cbm", mode: str = "joint", seed: int = 0,
@@ -211,21 +211,21 @@ def fit(x: Tensor, c: Tensor, y: Tensor, kind: str = "cbm", mode: str = "joint",
     concepts and only meets predicted ones at test time. The CEM always trains jointly.
     """
     if kind not in KINDS:
-        raise ValueError(f"unknown kind {kind!r}; choose one of {KINDS}")
+        raise _checks.BadInput(f"unknown kind {kind!r}; choose one of {KINDS}")
     if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; choose one of {MODES}")
+        raise _checks.BadInput(f"unknown mode {mode!r}; choose one of {MODES}")
     if kind != "cbm" and mode != "joint":
-        raise ValueError(f"mode={mode!r} applies to kind='cbm' only; {kind} trains jointly "
-                         "(leave mode='joint')")
+        raise _checks.BadInput(f"mode={mode!r} applies to kind='cbm' only; {kind} trains jointly "
+                               "(leave mode='joint')")
     _check_data(x, c, y)
     if lam < 0 or not math.isfinite(lam):
-        raise ValueError(f"lam weighs the concept loss and must be ≥ 0, got {lam}")
+        raise _checks.BadInput(f"lam weighs the concept loss and must be ≥ 0, got {lam}")
     _checks.positive_int(hidden, "hidden")
     _checks.positive_int(emb_size, "emb_size")
     if not 0.0 <= p_int <= 1.0:
-        raise ValueError(f"p_int is a probability in [0, 1], got {p_int}")
+        raise _checks.BadInput(f"p_int is a probability in [0, 1], got {p_int}")
     n_classes = max(int(y.max()) + 1, 2)
-    torch.manual_seed(seed)
+    torch.manual_seed(_checks.seed(seed))
     Model = {"cbm": ConceptBottleneckModel, "cem": ConceptEmbeddingModel, "blackbox": BlackBox}[kind]
     extra = {} if kind == "cbm" else {"emb_size": emb_size}
     model = Model(x.shape[1], c.shape[1], n_classes, hidden=hidden, **extra).to(x.device)
@@ -237,7 +237,7 @@ def fit(x: Tensor, c: Tensor, y: Tensor, kind: str = "cbm", mode: str = "joint",
         train(lambda xb, yb: F.cross_entropy(model.forward_logits(xb)[1], yb), model, (x, y),
               desc="black box", **opts)
     elif kind == "cem":
-        gen = torch.Generator(device=x.device).manual_seed(seed)
+        gen = torch.Generator(device=x.device).manual_seed(_checks.seed(seed))
 
         def cem_loss(xb, cb, yb):
             mask = torch.rand(cb.shape, generator=gen, device=cb.device) < p_int
@@ -264,16 +264,16 @@ def fit(x: Tensor, c: Tensor, y: Tensor, kind: str = "cbm", mode: str = "joint",
 def _concept_mask(idx, n: int, k: int, device) -> Tensor:
     if isinstance(idx, Tensor) and idx.dtype == torch.bool:
         if idx.shape not in ((k,), (n, k)):
-            raise ValueError(f"a boolean idx must have shape ({k},) or ({n}, {k}), "
-                             f"got {tuple(idx.shape)}")
+            raise _checks.BadInput(f"a boolean idx must have shape ({k},) or ({n}, {k}), "
+                                   f"got {tuple(idx.shape)}")
         return idx.to(device).expand(n, k)
     if isinstance(idx, (int, np.integer)):
         idx = [idx]
     idx = [int(i) for i in idx]
     bad = [i for i in idx if not -k <= i < k]
     if bad:
-        raise ValueError(f"concept indices {bad} out of range: the model has {k} concepts "
-                         f"(0..{k - 1})")
+        raise _checks.BadInput(f"concept indices {bad} out of range: the model has {k} concepts "
+                               f"(0..{k - 1})")
     mask = torch.zeros(k, dtype=torch.bool, device=device)
     mask[idx] = True
     return mask.expand(n, k)
@@ -288,14 +288,14 @@ def intervene(model: _ConceptModel, x: Tensor, c_true: Tensor, idx) -> Tensor:
     (to correct different concepts for different samples).
     """
     if not isinstance(model, _ConceptModel):
-        raise TypeError("model must come from xaitutor.concepts.fit (a concept model)")
+        raise _checks.BadInputType("model must come from xaitutor.concepts.fit (a concept model)")
     if model.kind == "blackbox":
-        raise ValueError("a black box has no concepts to intervene on; "
-                         "train kind='cbm' or kind='cem' for interventions")
+        raise _checks.BadInput("a black box has no concepts to intervene on; "
+                               "train kind='cbm' or kind='cem' for interventions")
     _check_data(x, c_true)
     if c_true.shape[1] != model.n_concepts:
-        raise ValueError(f"c_true must have {model.n_concepts} columns (one per concept), "
-                         f"got {c_true.shape[1]}")
+        raise _checks.BadInput(f"c_true must have {model.n_concepts} columns (one per concept), "
+                               f"got {c_true.shape[1]}")
     mask = _concept_mask(idx, len(x), model.n_concepts, x.device)
     with torch.no_grad():
         return model(x, c_true.to(x.device), mask)[1]
@@ -345,13 +345,13 @@ def truth_table(model: _ConceptModel) -> tuple[Tensor, Tensor]:
     black box has no concepts: both raise.
     """
     if not isinstance(model, _ConceptModel):
-        raise TypeError("model must come from xaitutor.concepts.fit (a concept model)")
+        raise _checks.BadInputType("model must come from xaitutor.concepts.fit (a concept model)")
     if model.kind != "cbm":
-        raise ValueError(f"a truth table needs a task head on bare concepts (kind='cbm'); "
-                         f"this model is kind={model.kind!r}")
+        raise _checks.BadInput(f"a truth table needs a task head on bare concepts (kind='cbm'); "
+                               f"this model is kind={model.kind!r}")
     k = model.n_concepts
     if k > 16:
-        raise ValueError(f"the model has {k} concepts: 2^{k} rows is too many to enumerate")
+        raise _checks.BadInput(f"the model has {k} concepts: 2^{k} rows is too many to enumerate")
     device = next(model.parameters()).device
     c_all = torch.tensor(list(itertools.product((0.0, 1.0), repeat=k)), device=device)  # (2^k, k)
     return c_all, model.task_head(c_all).argmax(1)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 from torch import Tensor, nn
+from . import _checks
 
 __all__ = ["set_seed", "get_device", "check", "expect", "max_abs_diff", "train",
            "peak_memory_gb"]
@@ -18,7 +19,7 @@ __all__ = ["set_seed", "get_device", "check", "expect", "max_abs_diff", "train",
 def set_seed(seed: int = 0) -> None:
     """Seed Python, NumPy and PyTorch (CPU and every GPU) so a run can be repeated."""
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+        raise _checks.BadInputType(f"seed must be an int, got {type(seed).__name__}")
     random.seed(int(seed))
     np.random.seed(int(seed) % 2**32)
     torch.manual_seed(int(seed))  # also seeds every CUDA device
@@ -43,12 +44,12 @@ def get_device(prefer: str | None = None) -> torch.device:
     if name is None:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if not re.fullmatch(r"cpu|cuda(:\d+)?", name):
-        raise ValueError(f"{source} is {name!r}; the course runs on 'cpu', 'cuda' or 'cuda:N' "
-                         "(lower case). Set XAITUTOR_DEVICE=cpu or cuda, or unset it to choose "
-                         "automatically")
+        raise _checks.BadInput(f"{source} is {name!r}; the course runs on 'cpu', 'cuda' or 'cuda:N' "
+                               "(lower case). Set XAITUTOR_DEVICE=cpu or cuda, or unset it to choose "
+                               "automatically")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} was asked for but no CUDA GPU is visible; "
-                         "use 'cpu' or unset XAITUTOR_DEVICE")
+        raise _checks.BadInput(f"device {name!r} was asked for but no CUDA GPU is visible; "
+                               "use 'cpu' or unset XAITUTOR_DEVICE")
     if name.startswith("cuda"):
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
@@ -67,7 +68,7 @@ def max_abs_diff(ours, reference) -> float:
     """Largest absolute difference between two array-likes of the same shape."""
     a, b = _as_array(ours), _as_array(reference)
     if a.shape != b.shape:
-        raise ValueError(f"shapes differ: ours {a.shape} vs reference {b.shape}")
+        raise _checks.BadInput(f"shapes differ: ours {a.shape} vs reference {b.shape}")
     return float(np.max(np.abs(a - b))) if a.size else 0.0
 
 
@@ -102,7 +103,7 @@ def expect(name: str, value: float, at_least: float | None = None,
     (a notebook shows the value itself elsewhere).
     """
     if at_least is None and at_most is None:
-        raise ValueError("give at_least, at_most or both")
+        raise _checks.BadInput("give at_least, at_most or both")
     value = float(value)
     parts = ([f"≥ {at_least:g}"] if at_least is not None else []) + \
             ([f"≤ {at_most:g}"] if at_most is not None else [])
@@ -155,16 +156,16 @@ def train(loss_fn: Callable[..., Tensor], params: Sequence[nn.Parameter] | nn.Mo
         params = [p for p in params.parameters() if p.requires_grad]
     params = list(params)
     if not params:
-        raise ValueError("nothing to train: no parameter requires grad")
+        raise _checks.BadInput("nothing to train: no parameter requires grad")
     n = len(data[0])
     if any(len(t) != n for t in data):
-        raise ValueError(f"all tensors in data need the same first dimension, got "
-                         f"{[len(t) for t in data]}")
+        raise _checks.BadInput(f"all tensors in data need the same first dimension, got "
+                               f"{[len(t) for t in data]}")
     if epochs < 1:
-        raise ValueError(f"epochs must be ≥ 1, got {epochs}")
+        raise _checks.BadInput(f"epochs must be ≥ 1, got {epochs}")
     if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-        raise ValueError(f"batch_size must be an int ≥ 1 (or None for full batches), got "
-                         f"{batch_size!r}")
+        raise _checks.BadInput(f"batch_size must be an int ≥ 1 (or None for full batches), got "
+                               f"{batch_size!r}")
     opt = torch.optim.Adam(params, lr=lr)
     gen = torch.Generator().manual_seed(seed)
     history: list[float] = []

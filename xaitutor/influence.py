@@ -52,8 +52,8 @@ class _Flat:
         self.model, self.loss_fn, self.l2 = model, loss_fn, l2
         named = list(model.named_parameters())
         if not named:
-            raise ValueError("the model has no parameters: influence is about how training "
-                             "moved them; pass a model with parameters")
+            raise _checks.BadInput("the model has no parameters: influence is about how training "
+                                   "moved them; pass a model with parameters")
         if any(p.requires_grad for _, p in named):         # the trainable ones count
             named = [(n, p) for n, p in named if p.requires_grad]
         self.names = [n for n, _ in named]                 # frozen for inference: all count
@@ -93,15 +93,15 @@ class _Flat:
 def _check_pair(name: str, pair, model: nn.Module, names: tuple[str, str] | None = None
                 ) -> tuple[Tensor, Tensor]:
     if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
-        raise ValueError(f"{name} must be an (X, Y) pair of tensors, e.g. {name}=(X, Y); got "
-                         f"{type(pair).__name__}")
+        raise _checks.BadInput(f"{name} must be an (X, Y) pair of tensors, e.g. {name}=(X, Y); got "
+                               f"{type(pair).__name__}")
     x, y = pair
     if not isinstance(x, Tensor) or not isinstance(y, Tensor):
-        raise TypeError(f"{name} must hold tensors, got {type(x).__name__} and {type(y).__name__}; "
-                        "convert them with torch.as_tensor")
+        raise _checks.BadInputType(f"{name} must hold tensors, got {type(x).__name__} and {type(y).__name__}; "
+                                   "convert them with torch.as_tensor")
     if len(x) != len(y) or len(x) == 0:
-        raise ValueError(f"{name}: X has {len(x)} rows but Y has {len(y)}; they must match and "
-                         "not be empty")
+        raise _checks.BadInput(f"{name}: X has {len(x)} rows but Y has {len(y)}; they must match and "
+                               "not be empty")
     name_x, name_y = names or (f"{name}[0]", f"{name}[1]")
     _checks.tensor(x, name_x, model=model)
     _checks.same_dtype(x, model, name_x)
@@ -112,11 +112,11 @@ def _check_pair(name: str, pair, model: nn.Module, names: tuple[str, str] | None
                                       f"{name} inputs must have the shape the model was built for")
         if n_classes > 1 and (int(y.min()) < 0 or int(y.max()) >= n_classes):
             bad = int(y.min()) if int(y.min()) < 0 else int(y.max())
-            raise ValueError(f"{name}: label {bad} is not a class of the model (0..{n_classes - 1}); "
-                             "check the labels")
+            raise _checks.BadInput(f"{name}: label {bad} is not a class of the model (0..{n_classes - 1}); "
+                                   "check the labels")
     if y.device != x.device:
-        raise ValueError(f"{name}: X is on {x.device} but Y on {y.device}; move Y with "
-                         f"Y.to({str(x.device)!r})")
+        raise _checks.BadInput(f"{name}: X is on {x.device} but Y on {y.device}; move Y with "
+                               f"Y.to({str(x.device)!r})")
     return x, y
 
 
@@ -225,8 +225,8 @@ def hvp(model: nn.Module, loss_fn: LossFn, train: tuple[Tensor, Tensor], v: Tens
     flat = _Flat(model, loss_fn, l2)
     p = flat.theta.numel()
     if not isinstance(v, Tensor) or v.dim() not in (1, 2) or v.shape[-1] != p:
-        raise ValueError(f"v must be a vector of the model's {p} parameters, (P,) or (k, P); got "
-                         f"{tuple(v.shape) if isinstance(v, Tensor) else type(v).__name__}")
+        raise _checks.BadInput(f"v must be a vector of the model's {p} parameters, (P,) or (k, P); got "
+                               f"{tuple(v.shape) if isinstance(v, Tensor) else type(v).__name__}")
     one = v.dim() == 1
     out = _hvp_fn(flat, X, Y, 0.0)(v[None] if one else v)
     return out[0] if one else out
@@ -234,8 +234,8 @@ def hvp(model: nn.Module, loss_fn: LossFn, train: tuple[Tensor, Tensor], v: Tens
 
 def _check_size(p: int, max_params: int) -> None:
     if p > max_params:
-        raise ValueError(f"the model has {p} parameters: the exact Hessian would be {p}×{p} "
-                         f"(> max_params={max_params}); use method='cg' or 'lissa'")
+        raise _checks.BadInput(f"the model has {p} parameters: the exact Hessian would be {p}×{p} "
+                               f"(> max_params={max_params}); use method='cg' or 'lissa'")
 
 
 def hessian(model: nn.Module, loss_fn: LossFn, train: tuple[Tensor, Tensor], l2: float = 1e-2,
@@ -261,9 +261,9 @@ def _cholesky(A: Tensor, what: str) -> Tensor:
     L, info = torch.linalg.cholesky_ex(A)
     if info.item() != 0:
         lam = torch.linalg.eigvalsh(A)[0].item()
-        raise ValueError(f"{what} is not positive definite: its smallest eigenvalue is {lam:.3g}. "
-                         "The model is not at a minimum of a convex objective; pass damping > "
-                         f"{max(-lam, 0) * 1.1 + 1e-8:.2g} (or train it to the minimum first)")
+        raise _checks.BadInput(f"{what} is not positive definite: its smallest eigenvalue is {lam:.3g}. "
+                               "The model is not at a minimum of a convex objective; pass damping > "
+                               f"{max(-lam, 0) * 1.1 + 1e-8:.2g} (or train it to the minimum first)")
     return L
 
 
@@ -281,8 +281,8 @@ def _solve_cg(hvp_k: Callable, G: Tensor, tol: float, max_iter: int) -> Tensor:
         Hp = hvp_k(p)
         curvature = (p * Hp).sum(1)
         if (curvature[active] <= 0).any():
-            raise ValueError("conjugate gradient met negative curvature: the Hessian (+ damping) "
-                             "is not positive definite; pass a larger damping")
+            raise _checks.BadInput("conjugate gradient met negative curvature: the Hessian (+ damping) "
+                                   "is not positive definite; pass a larger damping")
         alpha = torch.where(active, rr / curvature.where(active, torch.ones_like(curvature)),
                             torch.zeros_like(rr))
         s = s + alpha[:, None] * p
@@ -294,8 +294,8 @@ def _solve_cg(hvp_k: Callable, G: Tensor, tol: float, max_iter: int) -> Tensor:
     else:
         worst = (r.norm(dim=1) / g_norm).max().item()
         if worst > tol * 100:
-            raise ValueError(f"conjugate gradient did not converge in {max_iter} iterations "
-                             f"(relative residual {worst:.1e}); raise max_iter or add damping")
+            raise _checks.BadInput(f"conjugate gradient did not converge in {max_iter} iterations "
+                                   f"(relative residual {worst:.1e}); raise max_iter or add damping")
     return s
 
 
@@ -338,9 +338,9 @@ def _solve_lissa(hvp_k: Callable, G: Tensor, depth: int, scale: float, tol: floa
         h = new
         size = h.norm(dim=1).max().item()
         if not math.isfinite(size) or size > 1e6 * depth * (g_norm.max().item() + 1e-300):
-            raise ValueError(f"LiSSA diverged at iteration {j + 1} (scale={scale:.3g}): the scale "
-                             "must exceed the Hessian's largest eigenvalue and the Hessian (+ "
-                             "damping) must be positive definite; raise scale or damping")
+            raise _checks.BadInput(f"LiSSA diverged at iteration {j + 1} (scale={scale:.3g}): the scale "
+                                   "must exceed the Hessian's largest eigenvalue and the Hessian (+ "
+                                   "damping) must be positive definite; raise scale or damping")
     s = h / scale
     residual = (G - hvp_k(s)).norm(dim=1)                              # ‖g − Hs‖, measured
     moved = steps[0] > 0
@@ -431,9 +431,9 @@ class Influence:
     def _unchanged(self) -> None:
         now = _Flat(self.model, self.loss_fn, self.l2)
         if now.names != self._flat.names or not torch.equal(now.theta, self._flat.theta):
-            raise ValueError("the model's parameters changed since this Influence was built (it "
-                             "was trained further, or parameters were frozen or unfrozen); build "
-                             "a new one: Influence(model, loss_fn, train, l2)")
+            raise _checks.BadInput("the model's parameters changed since this Influence was built (it "
+                                   "was trained further, or parameters were frozen or unfrozen); build "
+                                   "a new one: Influence(model, loss_fn, train, l2)")
         _checks.module(self.model)
 
     @property
@@ -488,9 +488,9 @@ class Influence:
                               max_params)
         p = self.n_params
         if not isinstance(G, Tensor) or G.dim() != 2 or G.shape[1] != p:
-            raise ValueError(f"G must hold right-hand sides as rows, (k, {p}) for the model's {p} "
-                             f"parameters; got {tuple(G.shape) if isinstance(G, Tensor) else type(G).__name__}"
-                             " (one vector g: pass g[None])")
+            raise _checks.BadInput(f"G must hold right-hand sides as rows, (k, {p}) for the model's {p} "
+                                   f"parameters; got {tuple(G.shape) if isinstance(G, Tensor) else type(G).__name__}"
+                                   " (one vector g: pass g[None])")
         self._unchanged()
         info = {"method": method, "damping": damping}
         if method == "exact":
@@ -512,8 +512,8 @@ class Influence:
     def _test(self, test) -> tuple[Tensor, Tensor]:
         Xt, Yt = _check_pair("test", test, self.model)
         if self.train[0].shape[1:] != Xt.shape[1:]:
-            raise ValueError(f"train inputs have shape {tuple(self.train[0].shape[1:])} but test "
-                             f"inputs {tuple(Xt.shape[1:])}")
+            raise _checks.BadInput(f"train inputs have shape {tuple(self.train[0].shape[1:])} but test "
+                                   f"inputs {tuple(Xt.shape[1:])}")
         return Xt, Yt
 
     def scores(self, test: tuple[Tensor, Tensor], method: str = "exact", damping: float = 0.0,
@@ -706,8 +706,8 @@ def retrain_without(model: nn.Module, loss_fn: LossFn, train: tuple[Tensor, Tens
     indices = [int(i) for i in (indices.tolist() if isinstance(indices, Tensor) else indices)]
     for i in indices:
         if not 0 <= i < len(X):
-            raise ValueError(f"indices: {i} is not a training point; pick indices in "
-                             f"0..{len(X) - 1}")
+            raise _checks.BadInput(f"indices: {i} is not a training point; pick indices in "
+                                   f"0..{len(X) - 1}")
     flat = _Flat(model, loss_fn, l2)
     n, dense = len(X), flat.theta.numel() <= max_params
 
@@ -744,8 +744,8 @@ def loss_change(model: nn.Module, loss_fn: LossFn, thetas: Tensor, test: tuple[T
     Xt, Yt = _check_pair("test", test, model)
     p = flat.theta.numel()
     if not isinstance(thetas, Tensor) or thetas.dim() != 2 or thetas.shape[1] != p:
-        raise ValueError(f"thetas must be parameter vectors (K, {p}), e.g. from retrain_without; "
-                         f"got {tuple(thetas.shape) if isinstance(thetas, Tensor) else type(thetas).__name__}")
+        raise _checks.BadInput(f"thetas must be parameter vectors (K, {p}), e.g. from retrain_without; "
+                               f"got {tuple(thetas.shape) if isinstance(thetas, Tensor) else type(thetas).__name__}")
     per_theta = vmap(lambda th: vmap(flat.sample_loss, in_dims=(None, 0, 0))(th, Xt, Yt))
     with torch.no_grad():
         return (per_theta(thetas) - losses(model, loss_fn, (Xt, Yt))).T
@@ -768,9 +768,9 @@ def leave_one_out(model: nn.Module, loss_fn: LossFn, train: tuple[Tensor, Tensor
 def _signed_margins(outputs: Tensor, targets: Tensor) -> Tensor:
     """s = ±1 · output (targets 1 → +1, 0 → −1), one output per target."""
     if targets.dim() != 1 or outputs.numel() != len(targets):
-        raise ValueError(f"a hinge loss needs one output per target: outputs have shape "
-                         f"{tuple(outputs.shape)}, targets {tuple(targets.shape)}; use a model with "
-                         "one output, nn.Linear(d, 1)")
+        raise _checks.BadInput(f"a hinge loss needs one output per target: outputs have shape "
+                               f"{tuple(outputs.shape)}, targets {tuple(targets.shape)}; use a model with "
+                               "one output, nn.Linear(d, 1)")
     return (2 * targets.to(outputs.dtype) - 1) * outputs.reshape(len(targets))
 
 
@@ -779,7 +779,7 @@ def smooth_hinge(outputs: Tensor, targets: Tensor, t: float = 0.1) -> Tensor:
     s = ±1 · output (targets 1 → +1, 0 → −1), averaged. As t → 0 it becomes the SVM's
     hinge max(0, 1 − s), whose Hessian is zero almost everywhere."""
     if t <= 0:
-        raise ValueError(f"the temperature t must be > 0, got {t}")
+        raise _checks.BadInput(f"the temperature t must be > 0, got {t}")
     s = _signed_margins(outputs, targets)
     return (t * F.softplus((1 - s) / t)).mean()
 
@@ -890,10 +890,10 @@ def _hinge_dual(A, w, l2: float, alpha0=None):
 
 def _svm_rows(model: nn.Module, X: Tensor, Y: Tensor):
     if not (isinstance(model, nn.Linear) and model.out_features == 1 and model.bias is not None):
-        raise ValueError("the exact hinge SVM is linear: pass nn.Linear(d, 1) (with a bias), "
-                         f"got {type(model).__name__}")
+        raise _checks.BadInput("the exact hinge SVM is linear: pass nn.Linear(d, 1) (with a bias), "
+                               f"got {type(model).__name__}")
     if Y.is_floating_point() or not bool(((Y == 0) | (Y == 1)).all()):
-        raise ValueError("the hinge SVM needs labels 0 and 1 (a long tensor)")
+        raise _checks.BadInput("the hinge SVM needs labels 0 and 1 (a long tensor)")
     ones = torch.ones(len(X), 1, dtype=X.dtype, device=X.device)
     return ((2 * Y - 1).to(X.dtype)[:, None] * torch.cat([X.flatten(1), ones], 1)).cpu().numpy()
 
@@ -939,7 +939,7 @@ def retrain_hinge_svm_without(model: nn.Linear, train: tuple[Tensor, Tensor], in
     indices = [int(i) for i in (indices.tolist() if isinstance(indices, Tensor) else indices)]
     for i in indices:
         if not 0 <= i < n:
-            raise ValueError(f"indices: {i} is not a training point; pick indices in 0..{n - 1}")
+            raise _checks.BadInput(f"indices: {i} is not a training point; pick indices in 0..{n - 1}")
     with _one_blas_thread():
         alpha_hat, theta_hat, v0, g0 = _hinge_dual(A, np.ones(n), l2)
         out, worst_v, worst_g = [], v0, abs(g0)

@@ -35,10 +35,10 @@ def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:
     ½ Σ_j (μ_j² + σ_j² − 1 − log σ_j²)  (Kingma & Welling 2014, Appendix B)."""
     if not (isinstance(mu, Tensor) and isinstance(logvar, Tensor)) or mu.shape != logvar.shape \
             or mu.dim() != 2:
-        raise ValueError("mu and logvar must be tensors of one shape (N, latent_dim), as "
-                         "vae.encode(x) returns them; got "
-                         f"{getattr(mu, 'shape', type(mu).__name__)} and "
-                         f"{getattr(logvar, 'shape', type(logvar).__name__)}")
+        raise _checks.BadInput("mu and logvar must be tensors of one shape (N, latent_dim), as "
+                               "vae.encode(x) returns them; got "
+                               f"{getattr(mu, 'shape', type(mu).__name__)} and "
+                               f"{getattr(logvar, 'shape', type(logvar).__name__)}")
     return 0.5 * (mu ** 2 + logvar.exp() - 1 - logvar).sum(1)
 
 
@@ -49,13 +49,13 @@ class VAE(nn.Module):
                  likelihood: str = "bernoulli", categorical: list[list[int]] | None = None):
         super().__init__()
         if likelihood not in ("bernoulli", "gaussian", "mixed"):
-            raise ValueError(f"likelihood must be 'bernoulli', 'gaussian' or 'mixed', got {likelihood!r}")
+            raise _checks.BadInput(f"likelihood must be 'bernoulli', 'gaussian' or 'mixed', got {likelihood!r}")
         self.n_features, self.latent_dim, self.likelihood = n_features, latent_dim, likelihood
         self.groups = [list(g) for g in (categorical or [])]
         in_groups = {j for g in self.groups for j in g}
         self.numeric = [j for j in range(n_features) if j not in in_groups]
         if likelihood == "mixed" and not self.groups:
-            raise ValueError("likelihood='mixed' needs categorical=[[one-hot columns], ...]")
+            raise _checks.BadInput("likelihood='mixed' needs categorical=[[one-hot columns], ...]")
         self.encoder = nn.Sequential(nn.Linear(n_features, hidden), nn.ReLU(),
                                      nn.Linear(hidden, hidden), nn.ReLU(),
                                      nn.Linear(hidden, 2 * latent_dim))
@@ -66,8 +66,8 @@ class VAE(nn.Module):
     def _check(self, x: Tensor) -> None:
         _checks.tensor(x, "x", model=self)
         if x.dim() != 2 or x.shape[1] != self.n_features:
-            raise ValueError(f"this VAE takes (N, {self.n_features}) inputs, got {tuple(x.shape)}; "
-                             "flatten images with x.flatten(1)")
+            raise _checks.BadInput(f"this VAE takes (N, {self.n_features}) inputs, got {tuple(x.shape)}; "
+                                   "flatten images with x.flatten(1)")
 
     def forward(self, x: Tensor) -> Tensor:
         """``vae(x)``: the reconstruction of x through the mean code (as :meth:`reconstruct`)."""
@@ -122,16 +122,16 @@ def train_vae(X: Tensor, latent_dim: int = 2, likelihood: str = "bernoulli",
     mini-batches); returns it in eval mode on X's device."""
     _checks.tensor(X, "X", finite=False)
     if X.dim() != 2 or len(X) < 2:
-        raise ValueError(f"X must be (N, D) with N ≥ 2, got {tuple(X.shape)}; flatten images "
-                         "first with X.flatten(1)")
+        raise _checks.BadInput(f"X must be (N, D) with N ≥ 2, got {tuple(X.shape)}; flatten images "
+                               "first with X.flatten(1)")
     _checks.tensor(X, "X")
     _checks.choice(likelihood, "likelihood", ("bernoulli", "gaussian", "mixed"))
     _checks.positive_int(latent_dim, "latent_dim")
     _checks.positive_int(hidden, "hidden")
     _checks.non_negative(beta, "beta")
     if likelihood == "bernoulli" and (X.min() < 0 or X.max() > 1):
-        raise ValueError("a Bernoulli likelihood needs values in [0, 1]; use likelihood='gaussian'")
-    torch.manual_seed(seed)
+        raise _checks.BadInput("a Bernoulli likelihood needs values in [0, 1]; use likelihood='gaussian'")
+    torch.manual_seed(_checks.seed(seed))
     vae = VAE(X.shape[1], latent_dim, hidden, likelihood, categorical).to(X.device)
     train(lambda xb: vae.negative_elbo(xb, beta=beta).mean(), vae, (X,), epochs=epochs, lr=lr,
           batch_size=batch_size, seed=seed, patience=epochs, progress=progress, desc="training the VAE")
@@ -176,32 +176,32 @@ def counterfactual(model: nn.Module, vae: VAE, x: Tensor, target: int | Tensor,
     """
     _checks.choice(method, "method", METHODS)
     if not isinstance(vae, VAE):
-        raise TypeError(f"vae must be an xaitutor.latent.VAE (make one with latent.train_vae), "
-                        f"got {type(vae).__name__}")
+        raise _checks.BadInputType(f"vae must be an xaitutor.latent.VAE (make one with latent.train_vae), "
+                                   f"got {type(vae).__name__}")
     _checks.module(vae, "vae")
     _checks.tensor(x, "x", model=vae)
     if x.dim() != 2 or x.shape[1] != vae.n_features:
-        raise ValueError(f"the VAE takes {vae.n_features} features but x has shape "
-                         f"{tuple(x.shape)}: train the VAE on the model's input space")
+        raise _checks.BadInput(f"the VAE takes {vae.n_features} features but x has shape "
+                               f"{tuple(x.shape)}: train the VAE on the model's input space")
     t = check_request(model, x, target)
     n, d = x.shape
     keep = torch.zeros(d, dtype=torch.bool, device=x.device)
     if immutable is not None:
         idx = [int(i) for i in immutable]
         if any(not 0 <= i < d for i in idx):
-            raise ValueError(f"immutable indices must be in 0..{d - 1} (x has {d} columns), "
-                             f"got {idx}")
+            raise _checks.BadInput(f"immutable indices must be in 0..{d - 1} (x has {d} columns), "
+                                   f"got {idx}")
         keep[idx] = True
     if keep.all():
-        raise ValueError("every feature is immutable: no counterfactual can exist; free at "
-                         "least one feature")
+        raise _checks.BadInput("every feature is immutable: no counterfactual can exist; free at "
+                               "least one feature")
     _checks.positive_int(steps, "steps")
     _checks.positive_int(n_candidates, "n_candidates")
     _checks.non_negative(lam, "lam")
     _checks.non_negative(adapt_every, "adapt_every")
     if not radius_step > 0 or not max_radius >= radius_step:
-        raise ValueError(f"need radius_step > 0 and max_radius ≥ radius_step, got "
-                         f"radius_step={radius_step}, max_radius={max_radius}")
+        raise _checks.BadInput(f"need radius_step > 0 and max_radius ≥ radius_step, got "
+                               f"radius_step={radius_step}, max_radius={max_radius}")
 
     def decoded(z: Tensor, xs: Tensor) -> Tensor:
         """What the model is shown: categories one-hot (as returned), with the soft
@@ -234,7 +234,7 @@ def counterfactual(model: nn.Module, vae: VAE, x: Tensor, target: int | Tensor,
         z_cf = z.detach()
         path = torch.stack(path) if path is not None else None
     else:
-        gen = torch.Generator().manual_seed(seed)
+        gen = torch.Generator().manual_seed(_checks.seed(seed))
         k = vae.latent_dim
         z_cf = z0.clone()
         found = torch.zeros(n, dtype=torch.bool, device=x.device)

@@ -31,11 +31,11 @@ def pixel_map(attribution: Tensor) -> Tensor:
 def _object_mask(mask: Tensor, m: Tensor) -> Tensor:
     """The object mask as ``(N, H, W)`` floats, matching the pixel map ``m``."""
     if not isinstance(mask, Tensor):
-        raise TypeError(f"mask must be a torch.Tensor, got {type(mask).__name__}")
+        raise _checks.BadInputType(f"mask must be a torch.Tensor, got {type(mask).__name__}")
     if mask.numel() != m.numel():
-        raise ValueError(f"mask has shape {tuple(mask.shape)} but the maps need "
-                         f"{tuple(m.shape)} (or {(m.shape[0], 1, *m.shape[1:])}): one mask "
-                         "per image, of the image's size")
+        raise _checks.BadInput(f"mask has shape {tuple(mask.shape)} but the maps need "
+                               f"{tuple(m.shape)} (or {(m.shape[0], 1, *m.shape[1:])}): one mask "
+                               "per image, of the image's size")
     return mask.reshape(m.shape).to(m.device).float()
 
 
@@ -46,8 +46,8 @@ def spearman(a: Tensor, b: Tensor, absolute: bool = True) -> Tensor:
     _checks.tensor(a, "a")
     _checks.tensor(b, "b")
     if a.shape != b.shape:
-        raise ValueError(f"maps a and b must have the same shape, got {tuple(a.shape)} and "
-                         f"{tuple(b.shape)}; compare maps of the same images")
+        raise _checks.BadInput(f"maps a and b must have the same shape, got {tuple(a.shape)} and "
+                               f"{tuple(b.shape)}; compare maps of the same images")
     fa = a.detach().reshape(len(a), -1).cpu().double().numpy()
     fb = b.detach().reshape(len(b), -1).cpu().double().numpy()
     if absolute:
@@ -77,11 +77,11 @@ def cascading_randomization(model: nn.Module, x: Tensor, target: Tensor, explain
     _checks.module(model)
     reference = explain(model, x, target)
     randomized = copy.deepcopy(model).eval()
-    torch.manual_seed(seed)
+    torch.manual_seed(_checks.seed(seed))
     result = {"original": 1.0}
     for name, layer in reversed(_layers_with_parameters(randomized)):
         if not hasattr(layer, "reset_parameters"):
-            raise ValueError(f"layer {name!r} has no reset_parameters(); cannot re-draw it")
+            raise _checks.BadInput(f"layer {name!r} has no reset_parameters(); cannot re-draw it")
         layer.reset_parameters()
         result[name] = spearman(reference, explain(randomized, x, target)).mean().item()
     return result
@@ -91,9 +91,9 @@ def randomized_labels(y: Tensor, seed: int = 0) -> Tensor:
     """The labels in a seeded random order: train on them for the data-randomisation
     test (Adebayo et al. 2018, Sec. 3.2). A map that survives it ignores the labels."""
     if not isinstance(y, Tensor) or y.dim() != 1:
-        raise ValueError(f"y must be a 1-D tensor of labels, got "
-                         f"{getattr(y, 'shape', type(y).__name__)}")
-    g = torch.Generator().manual_seed(seed)
+        raise _checks.BadInput(f"y must be a 1-D tensor of labels, got "
+                               f"{getattr(y, 'shape', type(y).__name__)}")
+    g = torch.Generator().manual_seed(_checks.seed(seed))
     return y[torch.randperm(len(y), generator=g).to(y.device)]
 
 
@@ -117,15 +117,15 @@ def deletion_curve(model: nn.Module, x: Tensor, target: Tensor, attribution: Ten
     _checks.labels(target, len(x), _checks.n_outputs(model, x), name="target")
     _checks.positive_int(batch_size, "batch_size")
     if mode not in ("deletion", "insertion"):
-        raise ValueError(f"mode must be 'deletion' or 'insertion', got {mode!r}")
+        raise _checks.BadInput(f"mode must be 'deletion' or 'insertion', got {mode!r}")
     if score not in ("probability", "logit"):
-        raise ValueError(f"score must be 'probability' or 'logit', got {score!r}")
+        raise _checks.BadInput(f"score must be 'probability' or 'logit', got {score!r}")
     if attribution.shape[0] != x.shape[0] or attribution.shape[2:] != x.shape[2:]:
-        raise ValueError(f"attribution {tuple(attribution.shape)} does not match x "
-                         f"{tuple(x.shape)}: need (N, C or 1, H, W) with the same N, H, W")
+        raise _checks.BadInput(f"attribution {tuple(attribution.shape)} does not match x "
+                               f"{tuple(x.shape)}: need (N, C or 1, H, W) with the same N, H, W")
     n, c, h, w = x.shape
     if not 1 <= n_steps <= h * w:
-        raise ValueError(f"n_steps must be in 1..{h * w} (the number of pixels), got {n_steps}")
+        raise _checks.BadInput(f"n_steps must be in 1..{h * w} (the number of pixels), got {n_steps}")
     base = torch.as_tensor(baseline, dtype=x.dtype, device=x.device).expand_as(x)
     order = pixel_map(attribution).reshape(n, -1).argsort(dim=1, descending=True)
     rank = torch.empty_like(order)
@@ -151,8 +151,8 @@ def auc(curve: Tensor) -> Tensor:
     """Area under curves ``(N, K + 1)`` sampled evenly on [0, 1] (trapezoid rule)."""
     _checks.tensor(curve, "curve", dim=2, shape_hint="(N, K + 1)")
     if curve.shape[1] < 2:
-        raise ValueError(f"curve needs ≥ 2 points per row (k = 0..K), got shape "
-                         f"{tuple(curve.shape)}; make it with deletion_curve(n_steps ≥ 1)")
+        raise _checks.BadInput(f"curve needs ≥ 2 points per row (k = 0..K), got shape "
+                               f"{tuple(curve.shape)}; make it with deletion_curve(n_steps ≥ 1)")
     return torch.trapezoid(curve, dx=1.0 / (curve.shape[1] - 1), dim=1)
 
 

@@ -45,7 +45,7 @@ class Saturating(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:                              # (N, D) -> (N, 1)
         if x.dim() != 2 or x.shape[1] != len(self.weight):
-            raise ValueError(f"Saturating takes x of shape (N, {len(self.weight)}), got {tuple(x.shape)}")
+            raise _checks.BadInput(f"Saturating takes x of shape (N, {len(self.weight)}), got {tuple(x.shape)}")
         return (x @ self.weight.to(x.dtype)).clamp(max=self.cap)[:, None]
 
 
@@ -72,7 +72,7 @@ def resnet18(seed: int = 0) -> tuple[nn.Module, bool]:
     _checks.positive_int(seed, "seed", minimum=0)
     path = os.path.join(torch.hub.get_dir(), "checkpoints", RESNET18_FILE)
     with torch.random.fork_rng(devices=[]):          # seed the weights, leave the caller's RNG alone
-        torch.manual_seed(seed)
+        torch.manual_seed(_checks.seed(seed))
         model = torchvision.models.resnet18(weights=None)
     pretrained = os.path.isfile(path)
     if pretrained:
@@ -83,10 +83,10 @@ def resnet18(seed: int = 0) -> tuple[nn.Module, bool]:
 def _check_data(model: nn.Module, x: Tensor, y: Tensor) -> None:
     _checks.tensor(x, "x", min_dim=2, model=model)
     if isinstance(y, Tensor) and len(x) != len(y):
-        raise ValueError(f"x has {len(x)} samples but y has {len(y)}; give one label per sample")
+        raise _checks.BadInput(f"x has {len(x)} samples but y has {len(y)}; give one label per sample")
     _checks.labels(y, len(x), _checks.n_outputs(model, x))
     if y.dtype != torch.int64:                       # cross-entropy wants int64, as concepts.fit
-        raise ValueError(f"y must be an int64 tensor of class indices, got {y.dtype}; use y.long()")
+        raise _checks.BadInput(f"y must be an int64 tensor of class indices, got {y.dtype}; use y.long()")
 
 
 def fit_classifier(model: nn.Module, x: Tensor, y: Tensor, epochs: int = 60, lr: float = 3e-3,

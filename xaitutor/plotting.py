@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from matplotlib.colors import ListedColormap
 from torch import Tensor
+from . import _checks
 
 __all__ = ["use_projector_style", "OKABE_ITO", "principal_plane", "plot_decision_regions",
            "plot_grouped_bars", "plot_curves", "figure_to_png", "plot_attribution",
@@ -75,7 +76,7 @@ def plot_decision_regions(ax: plt.Axes, predict: Callable[[Tensor], Tensor], x: 
     lies off the plane). Mistakes of ``predict`` on ``x`` are black crosses.
     """
     if x.dim() != 2 or x.shape[1] < 2:
-        raise ValueError(f"decision regions need x of shape (n, d ≥ 2), got {tuple(x.shape)}")
+        raise _checks.BadInput(f"decision regions need x of shape (n, d ≥ 2), got {tuple(x.shape)}")
     xc, y_cpu = x.detach().float().cpu(), y.detach().cpu()
     if xc.shape[1] == 2:
         mean, basis = torch.zeros(2), torch.eye(2)
@@ -192,11 +193,11 @@ def plot_montage(ax: plt.Axes, rows: Sequence[Sequence[np.ndarray]], titles: Seq
     most of its time laying out and drawing axes (ten took 135 ms, one montage ~85 ms).
     The gaps are white; the axes frame and ticks are switched off."""
     if len(rows) != len(titles) or any(len(r) != len(t) for r, t in zip(rows, titles)):
-        raise ValueError("give one title per image: titles must have the shape of rows "
-                         f"({[len(r) for r in rows]} images, {[len(t) for t in titles]} titles)")
+        raise _checks.BadInput("give one title per image: titles must have the shape of rows "
+                               f"({[len(r) for r in rows]} images, {[len(t) for t in titles]} titles)")
     shapes = {np.asarray(img).shape for r in rows for img in r}
     if len(shapes) != 1 or len(next(iter(shapes))) != 2:
-        raise ValueError(f"every image must be 2-D (h, w) and of one size; got shapes {sorted(shapes)}")
+        raise _checks.BadInput(f"every image must be 2-D (h, w) and of one size; got shapes {sorted(shapes)}")
     h, w = np.asarray(rows[0][0]).shape
     gap, band = max(1, w // 4), max(2, h // 2)          # between images; above each row, for titles
     sheet = np.full((len(rows) * (h + band), max(len(r) for r in rows) * (w + gap) - gap), np.nan)

@@ -58,15 +58,15 @@ def percentile_cost(x: Tensor, x_new: Tensor, X_ref: Tensor, kind: str = "percen
     _checks.tensor(x, "x", dim=2, shape_hint="(N, D)")
     _checks.tensor(X_ref, "X_ref", dim=2, shape_hint="(n, D)")
     if x_new.shape != x.shape or X_ref.shape[1] != x.shape[1]:
-        raise ValueError(f"x {tuple(x.shape)}, x_new {tuple(x_new.shape)} and X_ref "
-                         f"{tuple(X_ref.shape)} must share their columns (and x, x_new their shape)")
+        raise _checks.BadInput(f"x {tuple(x.shape)}, x_new {tuple(x_new.shape)} and X_ref "
+                               f"{tuple(X_ref.shape)} must share their columns (and x, x_new their shape)")
     _checks.choice(kind, "kind", COSTS)
     if action_set is None:
         cols = list(range(x.shape[1]))
         shift = (_cdf(X_ref, x_new, cols) - _cdf(X_ref, x, cols)).abs()
     else:
         if action_set.n_columns != x.shape[1]:
-            raise ValueError(f"the action set is for {action_set.n_columns} columns but x has {x.shape[1]}")
+            raise _checks.BadInput(f"the action set is for {action_set.n_columns} columns but x has {x.shape[1]}")
         shift = torch.stack([(f.percentile(X_ref, x_new[:, f.columns]) - f.percentile(X_ref, x[:, f.columns])).abs()
                              for f in action_set.features], 1)
     return shift.sum(1) if kind == "percentile" else shift.amax(1)
@@ -141,25 +141,25 @@ class ActionSet:
         d = X_ref.shape[1]
         if encoder is not None:
             if encoder.n_features != d:
-                raise ValueError(f"the encoder makes {encoder.n_features} columns but X_ref has {d}")
+                raise _checks.BadInput(f"the encoder makes {encoder.n_features} columns but X_ref has {d}")
             numeric, categorical = list(encoder.numeric), dict(encoder.categorical)
         else:
             names = list(names or [f"x{j}" for j in range(d)])
             if len(names) != d:
-                raise ValueError(f"need {d} names (one per column of X_ref), got {len(names)}")
+                raise _checks.BadInput(f"need {d} names (one per column of X_ref), got {len(names)}")
             numeric, categorical = names, {}
         known = numeric + list(categorical)
         for what, keys in (("immutable", immutable), ("one_way", one_way), ("forbidden", forbidden),
                            ("order", order), ("bounds", bounds)):
             unknown = [k for k in keys if k not in known]
             if unknown:
-                raise ValueError(f"{what} names unknown features {unknown}; the features are {known}")
+                raise _checks.BadInput(f"{what} names unknown features {unknown}; the features are {known}")
         for k, v in one_way.items():
             if v not in (1, -1):
-                raise ValueError(f"one_way[{k!r}] must be +1 (may only rise) or -1 (may only fall), got {v}")
+                raise _checks.BadInput(f"one_way[{k!r}] must be +1 (may only rise) or -1 (may only fall), got {v}")
             if k in categorical and k not in order:
-                raise ValueError(f"one_way[{k!r}] is a category: give its order, e.g. "
-                                 f"order={{{k!r}: {list(categorical[k])}}}")
+                raise _checks.BadInput(f"one_way[{k!r}] is a category: give its order, e.g. "
+                                       f"order={{{k!r}: {list(categorical[k])}}}")
         features = []
         qs = torch.linspace(0, 1, n_grid, dtype=torch.float64)
         for j, name in enumerate(numeric):
@@ -177,25 +177,25 @@ class ActionSet:
             cols = encoder.columns_of(name)
             bad = [c for c in forbidden.get(name, ()) if c not in cats]
             if bad or any(c not in cats for c in order.get(name, ())):
-                raise ValueError(f"{name} has the categories {list(cats)}; unknown: "
-                                 f"{bad or [c for c in order[name] if c not in cats]}")
+                raise _checks.BadInput(f"{name} has the categories {list(cats)}; unknown: "
+                                       f"{bad or [c for c in order[name] if c not in cats]}")
             rank = None
             if name not in immutable and name not in order:
-                raise ValueError(f"{name} is a category that may change: give its order (the cost of a "
-                                 f"switch is measured on it), e.g. order={{{name!r}: {list(cats)}}}, "
-                                 "or make it immutable")
+                raise _checks.BadInput(f"{name} is a category that may change: give its order (the cost of a "
+                                       f"switch is measured on it), e.g. order={{{name!r}: {list(cats)}}}, "
+                                       "or make it immutable")
             if name in order:
                 missing = [c for c in cats if c not in order[name] and c not in forbidden.get(name, ())]
                 if missing and name in one_way:
-                    raise ValueError(f"order[{name!r}] must rank every category that may be chosen; "
-                                     f"missing {missing} (rank them, or forbid them)")
+                    raise _checks.BadInput(f"order[{name!r}] must rank every category that may be chosen; "
+                                           f"missing {missing} (rank them, or forbid them)")
                 rank = [list(order[name]).index(c) if c in order[name] else -1 for c in cats]
             features.append(_Feature(name, cols, torch.eye(len(cats), dtype=X_ref.dtype),
                                      list(cats), one_way.get(name, 0),
                                      name not in immutable, rank,
                                      {cats.index(c) for c in forbidden.get(name, ())}))
         if not any(f.actionable for f in features):
-            raise ValueError("every feature is immutable: nobody can act; free at least one")
+            raise _checks.BadInput("every feature is immutable: nobody can act; free at least one")
         return cls(features, d)
 
     @classmethod
@@ -203,17 +203,17 @@ class ActionSet:
         """The spec's plain form: ``grid[j]`` lists the values column j may take besides
         its current one (empty = immutable)."""
         if len(grid) != n_columns:
-            raise ValueError(f"grid needs one entry per column ({n_columns}), got {len(grid)}")
+            raise _checks.BadInput(f"grid needs one entry per column ({n_columns}), got {len(grid)}")
         features = []
         for j, values in enumerate(grid):
             v = torch.as_tensor(values, dtype=torch.float64).flatten()
             if not torch.isfinite(v).all():
-                raise ValueError(f"grid[{j}] holds a NaN or an infinity")
+                raise _checks.BadInput(f"grid[{j}] holds a NaN or an infinity")
             features.append(_Feature(f"x{j}", [j], v[:, None], [f"{t:.3g}" for t in v.tolist()],
                                      0, len(v) > 0))
         if not any(f.actionable for f in features):
-            raise ValueError("the grid leaves every column empty (immutable): nobody can act; "
-                             "give at least one column some values")
+            raise _checks.BadInput("the grid leaves every column empty (immutable): nobody can act; "
+                                   "give at least one column some values")
         return cls(features, n_columns)
 
     @property
@@ -225,10 +225,10 @@ class ActionSet:
         """A copy in which the features ``names`` are immutable as well."""
         unknown = [n for n in names if n not in [f.name for f in self.features]]
         if unknown:
-            raise ValueError(f"unknown features {unknown}; the features are {[f.name for f in self.features]}")
+            raise _checks.BadInput(f"unknown features {unknown}; the features are {[f.name for f in self.features]}")
         features = [replace(f, actionable=f.actionable and f.name not in names) for f in self.features]
         if not any(f.actionable for f in features):
-            raise ValueError("that freezes every feature: nobody can act; leave at least one free")
+            raise _checks.BadInput("that freezes every feature: nobody can act; leave at least one free")
         return ActionSet(features, self.n_columns)
 
     def options(self, x_row: Tensor) -> list[tuple[int, Tensor, list[str]]]:
@@ -269,12 +269,12 @@ class ActionSet:
 def _as_action_set(grid, d: int) -> ActionSet:
     if isinstance(grid, ActionSet):
         if grid.n_columns != d:
-            raise ValueError(f"the action set is for {grid.n_columns} columns but x has {d}")
+            raise _checks.BadInput(f"the action set is for {grid.n_columns} columns but x has {d}")
         return grid
     if isinstance(grid, (list, tuple)):
         return ActionSet.from_grid(grid, d)
-    raise TypeError(f"grid must be an ActionSet or a list of per-column values, got "
-                    f"{type(grid).__name__}")
+    raise _checks.BadInputType(f"grid must be an ActionSet or a list of per-column values, got "
+                               f"{type(grid).__name__}")
 
 
 # --- exact recourse for a linear model ------------------------------------------------------
@@ -300,11 +300,11 @@ def _linear_weights(model: nn.Module, d: int) -> tuple[Tensor, float]:
         inner = [m for m in model if not isinstance(m, (nn.Identity, nn.Flatten))]
         layer = inner[0] if len(inner) == 1 else model
     if not isinstance(layer, nn.Linear) or layer.out_features != 2:
-        raise ValueError(f"linear_recourse needs an nn.Linear(D, 2) (class 1 is the target), got "
-                         f"{type(model).__name__}; for other models use causal_recourse (any model, "
-                         "enumeration over the grid) or counterfactuals.optimize")
+        raise _checks.BadInput(f"linear_recourse needs an nn.Linear(D, 2) (class 1 is the target), got "
+                               f"{type(model).__name__}; for other models use causal_recourse (any model, "
+                               "enumeration over the grid) or counterfactuals.optimize")
     if layer.in_features != d:
-        raise ValueError(f"the model takes {layer.in_features} features but x has {d} columns")
+        raise _checks.BadInput(f"the model takes {layer.in_features} features but x has {d} columns")
     w = (layer.weight[1] - layer.weight[0]).detach().double().cpu()
     b = 0.0 if layer.bias is None else float((layer.bias[1] - layer.bias[0]).detach())
     return w, b
@@ -382,7 +382,7 @@ def _prepare(model, x, grid, X_ref, cost):
     _checks.tensor(x, "x", dim=2, shape_hint="(N, D)", model=model)
     _checks.tensor(X_ref, "X_ref", dim=2, shape_hint="(n, D)", model=model)
     if X_ref.shape[1] != x.shape[1]:
-        raise ValueError(f"X_ref has {X_ref.shape[1]} columns but x has {x.shape[1]}")
+        raise _checks.BadInput(f"X_ref has {X_ref.shape[1]} columns but x has {x.shape[1]}")
     _checks.choice(cost, "cost", COSTS)
     return _as_action_set(grid, x.shape[1])
 
@@ -445,8 +445,8 @@ def flipsets(model: nn.Module, x: Tensor, grid, X_ref: Tensor, k: int = 5,
     x = x[None] if x.dim() == 1 else x
     action_set = _prepare(model, x, grid, X_ref, cost)
     if len(x) != 1:
-        raise ValueError(f"flipsets explains one person: pass x of shape (D,) or (1, D), got "
-                         f"{tuple(x.shape)}; for many use linear_recourse")
+        raise _checks.BadInput(f"flipsets explains one person: pass x of shape (D,) or (1, D), got "
+                               f"{tuple(x.shape)}; for many use linear_recourse")
     _checks.positive_int(k, "k")
     w, b = _linear_weights(model, x.shape[1])
     row, ref = x[0].detach().cpu(), X_ref.detach().cpu()
@@ -493,8 +493,8 @@ def audit(model: nn.Module, x: Tensor, grid, X_ref: Tensor, groups: Mapping[str,
     for name, mask in groups.items():
         mask = torch.as_tensor(mask, device=x.device)
         if mask.dtype != torch.bool or mask.shape != (len(x),):
-            raise ValueError(f"group {name!r} must be a bool mask of shape ({len(x)},), got "
-                             f"{mask.dtype} {tuple(mask.shape)}")
+            raise _checks.BadInput(f"group {name!r} must be a bool mask of shape ({len(x)},), got "
+                                   f"{mask.dtype} {tuple(mask.shape)}")
         sel = x[mask & rejected]
         if len(sel) == 0:
             rows.append(dict(group=name, rejected=0, share_with_recourse=float("nan"),
@@ -524,11 +524,11 @@ class AdditiveSCM:
         self.n_nodes = n_nodes if n_nodes is not None else (max(nodes) + 1 if nodes else 0)
         bad = sorted(j for j in nodes if not 0 <= j < self.n_nodes)
         if bad:
-            raise ValueError(f"nodes {bad} are out of range: the SCM has nodes 0..{self.n_nodes - 1} "
-                             "(one per column of x)")
+            raise _checks.BadInput(f"nodes {bad} are out of range: the SCM has nodes 0..{self.n_nodes - 1} "
+                                   "(one per column of x)")
         for j, ps in self.parents.items():
             if j in ps:
-                raise ValueError(f"node {j} is its own parent: remove it from parents[{j}]")
+                raise _checks.BadInput(f"node {j} is its own parent: remove it from parents[{j}]")
         self.order = self._topological_order()
         self.models: dict[int, object] = {}
 
@@ -538,8 +538,8 @@ class AdditiveSCM:
         while remaining:
             ready = sorted(j for j, ps in remaining.items() if not ps)
             if not ready:
-                raise ValueError(f"the graph has a cycle among nodes {sorted(remaining)}: a "
-                                 "structural causal model needs a DAG; remove an edge of the cycle")
+                raise _checks.BadInput(f"the graph has a cycle among nodes {sorted(remaining)}: a "
+                                       "structural causal model needs a DAG; remove an edge of the cycle")
             for j in ready:
                 order.append(j)
                 del remaining[j]
@@ -560,7 +560,10 @@ class AdditiveSCM:
         from sklearn.linear_model import LinearRegression
         _checks.tensor(X, "X", dim=2, shape_hint="(n, D)")
         if X.shape[1] != self.n_nodes:
-            raise ValueError(f"X has {X.shape[1]} columns but the SCM has {self.n_nodes} nodes")
+            raise _checks.BadInput(f"X has {X.shape[1]} columns but the SCM has {self.n_nodes} nodes (the "
+                                   "largest node that parents names, plus one); pass "
+                                   f"AdditiveSCM(parents, n_nodes={X.shape[1]}) to add root columns "
+                                   "that parents does not name")
         data = X.detach().cpu().double().numpy()
         self.models = {}
         for j, ps in self.parents.items():
@@ -577,13 +580,13 @@ class AdditiveSCM:
         action (set the ``do`` nodes: a number, or one value per row ``(N,)``), prediction
         (recompute every descendant in causal order with its own u; the rest stays)."""
         if any(j in self.parents and self.parents[j] and j not in self.models for j in range(self.n_nodes)):
-            raise ValueError("fit the SCM first: scm.fit(X)")
+            raise _checks.BadInput("fit the SCM first: scm.fit(X)")
         _checks.tensor(x, "x", dim=2, shape_hint="(N, D)")
         if x.shape[1] != self.n_nodes:
-            raise ValueError(f"x has {x.shape[1]} columns but the SCM has {self.n_nodes} nodes")
+            raise _checks.BadInput(f"x has {x.shape[1]} columns but the SCM has {self.n_nodes} nodes")
         unknown = [j for j in do if not (isinstance(j, (int, np.integer)) and 0 <= j < self.n_nodes)]
         if unknown:
-            raise ValueError(f"do intervenes on unknown nodes {unknown}; the nodes are 0..{self.n_nodes - 1}")
+            raise _checks.BadInput(f"do intervenes on unknown nodes {unknown}; the nodes are 0..{self.n_nodes - 1}")
         data = x.detach().cpu().double().numpy()
         noise = data.copy()
         for j in self.models:
@@ -592,7 +595,7 @@ class AdditiveSCM:
         for j, v in do.items():
             v = np.asarray(v.detach().cpu() if isinstance(v, Tensor) else v, dtype=float)
             if v.ndim and v.shape != (len(x),):
-                raise ValueError(f"do[{j}] must be a number or shape ({len(x)},), got {v.shape}")
+                raise _checks.BadInput(f"do[{j}] must be a number or shape ({len(x)},), got {v.shape}")
             out[:, j] = v
         changed = set(do)
         for j in self.order:
@@ -617,21 +620,23 @@ def causal_recourse(model: nn.Module, scm: AdditiveSCM, x: Tensor, grid: Mapping
     _checks.module(model)
     _checks.tensor(x, "x", dim=2, shape_hint="(N, D)", model=model)
     _checks.choice(cost, "cost", COSTS)
+    _checks.positive_int(batch_size, "batch_size")
+    _checks.targets(target, len(x), x.device, n_classes=_checks.n_outputs(model, x))
     if not isinstance(scm, AdditiveSCM):
-        raise TypeError(f"scm must be an AdditiveSCM, got {type(scm).__name__}")
+        raise _checks.BadInputType(f"scm must be an AdditiveSCM, got {type(scm).__name__}")
     if x.shape[1] != scm.n_nodes or X_ref.shape[1] != scm.n_nodes:
-        raise ValueError(f"x {tuple(x.shape)} and X_ref {tuple(X_ref.shape)} need one column per "
-                         f"SCM node ({scm.n_nodes})")
+        raise _checks.BadInput(f"x {tuple(x.shape)} and X_ref {tuple(X_ref.shape)} need one column per "
+                               f"SCM node ({scm.n_nodes})")
     nodes = list(grid)
     unknown = [j for j in nodes if not (isinstance(j, (int, np.integer)) and 0 <= j < scm.n_nodes)]
     if unknown:
-        raise ValueError(f"grid names unknown nodes {unknown}; the nodes are 0..{scm.n_nodes - 1}")
+        raise _checks.BadInput(f"grid names unknown nodes {unknown}; the nodes are 0..{scm.n_nodes - 1}")
     if not nodes or any(len(grid[j]) == 0 for j in nodes):
-        raise ValueError("grid needs at least one actionable node, each with at least one value")
+        raise _checks.BadInput("grid needs at least one actionable node, each with at least one value")
     one_way = dict(one_way or {})
     if any(j not in nodes or v not in (1, -1) for j, v in one_way.items()):
-        raise ValueError(f"one_way maps nodes of grid {nodes} to +1 (may only rise) or -1 (may only "
-                         f"fall), got {one_way}")
+        raise _checks.BadInput(f"one_way maps nodes of grid {nodes} to +1 (may only rise) or -1 (may only "
+                               f"fall), got {one_way}")
     values = [torch.as_tensor(grid[j], dtype=torch.float64).flatten() for j in nodes]
     # every combination: index 0 = leave the node alone, k ≥ 1 = set it to values[k − 1]
     combos = torch.cartesian_prod(*[torch.arange(len(v) + 1) for v in values]).view(-1, len(nodes))

@@ -35,29 +35,17 @@ def _check_model_and_x(model: nn.Module, x: Tensor, min_dim: int = 2) -> None:
 
 
 def _targets(target: int | Tensor, n: int, device) -> Tensor:
-    if isinstance(target, Tensor):
-        if target.dim() == 0:
-            target = target.expand(n)
-        if target.is_floating_point() or target.dtype == torch.bool:
-            raise ValueError(f"target must be an int or a tensor of integer class indices, "
-                             f"got {target.dtype}; use target.long()")
-        if target.shape != (n,):
-            raise ValueError(f"target must be an int or a tensor of shape ({n},) (one class "
-                             f"per sample), got shape {tuple(target.shape)}")
-        return target.to(device=device, dtype=torch.long)
-    if isinstance(target, (int, np.integer)) and not isinstance(target, bool):
-        return torch.full((n,), int(target), dtype=torch.long, device=device)
-    raise ValueError(f"target must be an int or a tensor of class indices, got {target!r}")
+    return _checks.targets(target, n, device)
 
 
 def _forward(model: nn.Module, x: Tensor) -> Tensor:
     try:
         out = model(x)
     except RuntimeError as e:  # a shape the model cannot take
-        raise ValueError(f"the model rejected x of shape {tuple(x.shape)}: {e}. A single "
-                         "sample needs a batch dimension: x.unsqueeze(0)") from e
+        raise _checks.BadInput(f"the model rejected x of shape {tuple(x.shape)}: {e}. A single "
+                               "sample needs a batch dimension: x.unsqueeze(0)") from e
     if out.dim() != 2:
-        raise ValueError(f"the model must return (N, n_classes) scores, got {tuple(out.shape)}")
+        raise _checks.BadInput(f"the model must return (N, n_classes) scores, got {tuple(out.shape)}")
     return out
 
 
@@ -66,8 +54,8 @@ def _pick(out: Tensor, target: Tensor) -> Tensor:
     n_classes = out.shape[1]
     bad = target[(target < 0) | (target >= n_classes)]
     if len(bad):
-        raise ValueError(f"target={bad[0].item()} but the model has {n_classes} classes "
-                         f"(0..{n_classes - 1})")
+        raise _checks.BadInput(f"target={bad[0].item()} but the model has {n_classes} classes "
+                               f"(0..{n_classes - 1})")
     return out.gather(1, target[:, None]).squeeze(1)
 
 
@@ -91,13 +79,13 @@ def _check_baseline(baseline, x: Tensor) -> Tensor:
     if isinstance(baseline, (int, float)):
         return torch.full_like(x, float(baseline))
     if not isinstance(baseline, Tensor):
-        raise TypeError(f"baseline must be None, a number or a tensor, got {type(baseline).__name__}")
+        raise _checks.BadInputType(f"baseline must be None, a number or a tensor, got {type(baseline).__name__}")
     if baseline.shape == x.shape[1:]:
         baseline = baseline.expand_as(x)
     if baseline.shape != x.shape:
-        raise ValueError(f"baseline has shape {tuple(baseline.shape)} but x has "
-                         f"{tuple(x.shape)}; pass one of shape {tuple(x.shape)} or "
-                         f"{tuple(x.shape[1:])}, or a number")
+        raise _checks.BadInput(f"baseline has shape {tuple(baseline.shape)} but x has "
+                               f"{tuple(x.shape)}; pass one of shape {tuple(x.shape)} or "
+                               f"{tuple(x.shape[1:])}, or a number")
     return baseline.to(device=x.device, dtype=x.dtype)
 
 
@@ -124,12 +112,13 @@ def smoothgrad(model: nn.Module, x: Tensor, target: int | Tensor, n_samples: int
     ``batch_size`` at a time (memory stays bounded; None: all at once)."""
     _check_model_and_x(model, x)
     _checks.optional_batch_size(batch_size)
-    if n_samples < 1 or sigma < 0:
-        raise ValueError(f"need n_samples ≥ 1 and sigma ≥ 0, got {n_samples} and {sigma}")
+    _checks.positive_int(n_samples, "n_samples")
+    _checks.non_negative(sigma, "sigma")
+    _checks.seed(seed)
     t = _targets(target, len(x), x.device)
     flat = x.reshape(len(x), -1)
     spread = (flat.max(1).values - flat.min(1).values).view(-1, *[1] * (x.dim() - 1))
-    gen = torch.Generator(device="cpu").manual_seed(seed)
+    gen = torch.Generator(device="cpu").manual_seed(_checks.seed(seed))
     noise = torch.randn((n_samples, *x.shape), generator=gen, dtype=x.dtype).to(x.device)
     noisy = (x + sigma * spread * noise).reshape(-1, *x.shape[1:])    # (S·N, ...)
     _, g = _scores_and_grads(model, noisy, t.repeat(n_samples), batch_size)
@@ -144,9 +133,10 @@ def ig_alphas_and_weights(n_steps: int, method: str = "gausslegendre",
     Captum puts its n points at 0, 1/(n−1), ..., 1 but weighs them with step 1/n (halved
     ends), so they sum to 1 − 1/n. Kept equal to Captum; see :func:`integrated_gradients`."""
     if method not in IG_METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {IG_METHODS}")
+        raise _checks.BadInput(f"unknown method {method!r}; choose one of {IG_METHODS}")
+    _checks.positive_int(n_steps, "n_steps")
     if n_steps < (1 if method == "gausslegendre" else 2):
-        raise ValueError(f"n_steps must be ≥ 2 for {method} (≥ 1 for gausslegendre), got {n_steps}")
+        raise _checks.BadInput(f"n_steps must be ≥ 2 for {method} (≥ 1 for gausslegendre), got {n_steps}")
     n = n_steps
     if method == "gausslegendre":
         nodes, w = np.polynomial.legendre.leggauss(n)
@@ -199,8 +189,8 @@ def integrated_gradients(model: nn.Module, x: Tensor, target: int | Tensor,
 
 def _check_layer(model: nn.Module, layer: nn.Module) -> None:
     if not any(m is layer for m in model.modules()):
-        raise ValueError("layer is not a module of model; pass one of its layers, "
-                         "e.g. model.features[-1] (see print(model))")
+        raise _checks.BadInput("layer is not a module of model; pass one of its layers, "
+                               "e.g. model.features[-1] (see print(model))")
 
 
 def _module_path(model: nn.Module, module: nn.Module) -> str:
@@ -224,8 +214,8 @@ def _layer_output(model: nn.Module, layer: nn.Module, x: Tensor,
 
     def keep(module: nn.Module, inputs, out):
         if not isinstance(out, Tensor):
-            raise ValueError(f"the layer returns {type(out).__name__}, not a tensor; pick a "
-                             "convolutional layer whose output is a feature map (N, K, h, w)")
+            raise _checks.BadInput(f"the layer returns {type(out).__name__}, not a tensor; pick a "
+                                   "convolutional layer whose output is a feature map (N, K, h, w)")
         if grad and not out.requires_grad:
             out = out.detach().requires_grad_(True)
         seen.append(out)
@@ -238,19 +228,19 @@ def _layer_output(model: nn.Module, layer: nn.Module, x: Tensor,
     finally:
         handle.remove()
     if not seen:
-        raise ValueError("the layer did not run when the model was called on x, so it has no "
-                         "feature map; pick a layer that forward() uses (see print(model))")
+        raise _checks.BadInput("the layer did not run when the model was called on x, so it has no "
+                               "feature map; pick a layer that forward() uses (see print(model))")
     if len(seen) > 1:
         parent = next((n for n, m in model.named_modules()
                        if any(c is layer for c in m.children())), None)
         where = f", e.g. {_module_path(model, model.get_submodule(parent))}" if parent else ""
-        raise ValueError(f"the layer runs {len(seen)} times in one forward pass (a module "
-                         "applied more than once, like the ReLU of a torchvision BasicBlock), "
-                         f"so it has no single feature map; pick a layer that runs once{where}")
+        raise _checks.BadInput(f"the layer runs {len(seen)} times in one forward pass (a module "
+                               "applied more than once, like the ReLU of a torchvision BasicBlock), "
+                               f"so it has no single feature map; pick a layer that runs once{where}")
     a = seen[0]
     if a.dim() != 4:
-        raise ValueError(f"the layer's output must be a feature map (N, K, h, w), got "
-                         f"{tuple(a.shape)}; pick a convolutional layer")
+        raise _checks.BadInput(f"the layer's output must be a feature map (N, K, h, w), got "
+                               f"{tuple(a.shape)}; pick a convolutional layer")
     return out, a
 
 
@@ -289,14 +279,14 @@ def cam(model: nn.Module, x: Tensor, target: int | Tensor, layer: nn.Module, fc:
     _check_model_and_x(model, x, min_dim=4)
     _check_layer(model, layer)
     if not isinstance(fc, nn.Linear):
-        raise ValueError("fc must be the nn.Linear after the global average pooling")
+        raise _checks.BadInput("fc must be the nn.Linear after the global average pooling")
     t = _targets(target, len(x), x.device)
     out, a = _layer_output(model, layer, x)
     with torch.no_grad():
         _pick(out, t)                                                    # checks the targets
         if a.shape[1] != fc.in_features:
-            raise ValueError(f"layer gives {a.shape[1]} maps but fc expects {fc.in_features} "
-                             "inputs: CAM needs layer → global average pool → fc")
+            raise _checks.BadInput(f"layer gives {a.shape[1]} maps but fc expects {fc.in_features} "
+                                   "inputs: CAM needs layer → global average pool → fc")
         maps = torch.einsum("nk,nkhw->nhw", fc.weight[t], a)[:, None]
     return _upsample(maps, x) if upsample else maps
 
@@ -318,9 +308,9 @@ def occlusion(model: nn.Module, x: Tensor, target: int | Tensor, window: int, st
     _check_model_and_x(model, x, min_dim=4)
     n, c, h, w = x.shape
     if not (1 <= window <= min(h, w)) or not (1 <= stride <= window):
-        raise ValueError(f"need 1 ≤ window ≤ {min(h, w)} (the image size) and 1 ≤ stride ≤ "
-                         f"window, got window={window}, stride={stride}; pick a window no larger "
-                         "than the image and a stride ≥ 1")
+        raise _checks.BadInput(f"need 1 ≤ window ≤ {min(h, w)} (the image size) and 1 ≤ stride ≤ "
+                               f"window, got window={window}, stride={stride}; pick a window no larger "
+                               "than the image and a stride ≥ 1")
     _checks.optional_batch_size(batch_size)
     batch_size = batch_size or max(1, 2 ** 18 // x[0].numel())
     baseline = _check_baseline(baseline, x)
@@ -378,8 +368,8 @@ def blur(x: Tensor, sigma: float = 2.0) -> Tensor:
     """Gaussian blur of a batch ``(N, C, H, W)``, each channel alone (reflect padding)."""
     _checks.tensor(x, "x", dim=4, shape_hint="(N, C, H, W)", finite=False)
     if not sigma > 0:
-        raise ValueError(f"sigma is the blur's standard deviation in pixels and must be > 0, "
-                         f"got {sigma!r}")
+        raise _checks.BadInput(f"sigma is the blur's standard deviation in pixels and must be > 0, "
+                               f"got {sigma!r}")
     radius = max(1, int(math.ceil(3 * sigma)))
     k = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
     k = torch.exp(-k ** 2 / (2 * sigma ** 2))
@@ -415,7 +405,7 @@ def meaningful_perturbation(model: nn.Module, x: Tensor, target: int | Tensor,
     size = mask_size or max(2, min(h, w) // 2)
     x = x.detach()
     blurred = blur(x, blur_sigma or min(h, w) / 4)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(_checks.seed(seed))
     # start half-way (m = 0.5), where the class probability is not yet saturated; a
     # mask started at "keep everything" stays there, its gradient lost in the softmax
     m_logit = (0.01 * torch.randn(n, 1, size, size, generator=gen, dtype=x.dtype)).to(x.device)
@@ -451,8 +441,8 @@ def class_model_visualization(model: nn.Module, target: int | Tensor, shape: tup
     _checks.module(model)
     _checks.positive_int(steps, "steps")
     if not (isinstance(shape, (tuple, list)) and all(isinstance(s, int) and s > 0 for s in shape)):
-        raise ValueError(f"shape is one input's shape without the batch dimension, e.g. "
-                         f"(1, 8, 8); got {shape!r}")
+        raise _checks.BadInput(f"shape is one input's shape without the batch dimension, e.g. "
+                               f"(1, 8, 8); got {shape!r}")
     param = next(model.parameters(), None)
     device = device or (param.device if param is not None else "cpu")
     dtype = param.dtype if param is not None else torch.float32
@@ -462,8 +452,8 @@ def class_model_visualization(model: nn.Module, target: int | Tensor, shape: tup
     if mean is not None:
         mean = torch.as_tensor(mean, device=device, dtype=dtype)
         if mean.dim() and mean.shape != tuple(shape):
-            raise ValueError(f"mean must be a number or one input of shape {tuple(shape)}, got "
-                             f"{tuple(mean.shape)}; e.g. mean=X_train.mean(0)")
+            raise _checks.BadInput(f"mean must be a number or one input of shape {tuple(shape)}, got "
+                                   f"{tuple(mean.shape)}; e.g. mean=X_train.mean(0)")
         centre = centre + mean
     img = centre.expand(n, *shape).clone().requires_grad_(True)
     opt = torch.optim.Adam([img], lr=lr)
@@ -500,7 +490,7 @@ def explain(method: str, model: nn.Module, x: Tensor, target: int | Tensor, *,
     Grad-CAM needs ``layer``; its map is upsampled and repeated over x's channels so
     every method returns x's shape."""
     if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS)}")
+        raise _checks.BadInput(f"unknown method {method!r}; choose one of {list(METHODS)}")
     if method == "gradient":
         return gradient(model, x, target)
     if method == "input × gradient":
@@ -511,7 +501,7 @@ def explain(method: str, model: nn.Module, x: Tensor, target: int | Tensor, *,
         return integrated_gradients(model, x, target, baseline, n_steps=n_steps)
     if method == "Grad-CAM":
         if layer is None:
-            raise ValueError("Grad-CAM needs layer=..., e.g. model.features[-1]")
+            raise _checks.BadInput("Grad-CAM needs layer=..., e.g. model.features[-1]")
         return grad_cam(model, x, target, layer).expand_as(x).clone()
     return occlusion(model, x, target, window=window, stride=1,
                      baseline=0.0 if baseline is None else baseline)

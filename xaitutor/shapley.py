@@ -45,22 +45,22 @@ def coalitions(m: int, device=None) -> Tensor:
     (feature i is in coalition k when bit i of k is set)."""
     _checks.positive_int(m, "m", minimum=0)
     if m > 24:
-        raise ValueError(f"m={m} features have 2^{m} coalitions, too many to list; sample "
-                         "them (kernel_shap, sampling, lime)")
+        raise _checks.BadInput(f"m={m} features have 2^{m} coalitions, too many to list; sample "
+                               "them (kernel_shap, sampling, lime)")
     k = torch.arange(2 ** m, device=device)
     return (k[:, None] >> torch.arange(m, device=device)) & 1 == 1
 
 
 def _n_players(v: Tensor, name: str = "v") -> int:
     if not isinstance(v, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of coalition values, got "
-                        f"{type(v).__name__}; convert it with torch.as_tensor({name})")
+        raise _checks.BadInputType(f"{name} must be a torch.Tensor of coalition values, got "
+                                   f"{type(v).__name__}; convert it with torch.as_tensor({name})")
     k = v.shape[-1] if v.dim() else 0
     m = k.bit_length() - 1
     if k < 1 or 2 ** m != k:
-        raise ValueError(f"{name} must hold one value per coalition along its last dimension "
-                         f"(2^M entries, row k = the coalition of the bits of k, as "
-                         f"coalitions(M) lists them), got shape {tuple(v.shape)}")
+        raise _checks.BadInput(f"{name} must hold one value per coalition along its last dimension "
+                               f"(2^M entries, row k = the coalition of the bits of k, as "
+                               f"coalitions(M) lists them), got shape {tuple(v.shape)}")
     return m
 
 
@@ -148,12 +148,12 @@ def coalition_values(model: nn.Module, x: Tensor, target: int | Tensor, coalitio
     t, mask, m, b = _setup(model, x, target, feature_mask, baseline)
     _batch_size(batch_size)
     if not isinstance(coalitions, Tensor) or coalitions.dtype != torch.bool:
-        raise ValueError("coalitions must be a bool tensor (K, M): True keeps a feature "
-                         "from x; e.g. shapley.coalitions(M) lists all of them")
+        raise _checks.BadInput("coalitions must be a bool tensor (K, M): True keeps a feature "
+                               "from x; e.g. shapley.coalitions(M) lists all of them")
     if coalitions.dim() not in (2, 3) or coalitions.shape[-1] != m or \
             (coalitions.dim() == 3 and len(coalitions) != len(x)):
-        raise ValueError(f"coalitions must have shape (K, {m}) or ({len(x)}, K, {m}) (one "
-                         f"column per feature), got {tuple(coalitions.shape)}")
+        raise _checks.BadInput(f"coalitions must have shape (K, {m}) or ({len(x)}, K, {m}) (one "
+                               f"column per feature), got {tuple(coalitions.shape)}")
     return _game(model, x, t, b, mask, coalitions.to(x.device), batch_size)
 
 
@@ -169,19 +169,17 @@ def exact(model: nn.Module, x: Tensor, target: int | Tensor, feature_mask: Tenso
     t, mask, m, b = _setup(model, x, target, feature_mask, baseline)
     _batch_size(batch_size)
     if m > MAX_EXACT:
-        raise ValueError(f"exact enumerates 2^M coalitions and x has M = {m} features "
-                         f"(2^{m} model calls per sample); exact handles at most M = "
-                         f"{MAX_EXACT}: group the features with feature_mask (superpixels, "
-                         "patches) or estimate the values with kernel_shap(...) or "
-                         "sampling(...)")
+        raise _checks.BadInput(f"exact enumerates 2^M coalitions and x has M = {m} features "
+                               f"(2^{m} model calls per sample); exact handles at most M = "
+                               f"{MAX_EXACT}: group the features with feature_mask (superpixels, "
+                               "patches) or estimate the values with kernel_shap(...) or "
+                               "sampling(...)")
     v = _game(model, x, t, b, mask, coalitions(m, x.device), batch_size)   # (N, 2^M)
     return _spread(from_game(v), mask, x)
 
 
 def _generator(seed) -> torch.Generator:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed must be an int, got {seed!r}")
-    return torch.Generator().manual_seed(int(seed))
+    return torch.Generator().manual_seed(_checks.seed(seed))
 
 
 def sampling(model: nn.Module, x: Tensor, target: int | Tensor,
@@ -298,8 +296,8 @@ def lime(model: nn.Module, x: Tensor, target: int | Tensor, feature_mask: Tensor
     else:
         if not isinstance(coalitions, Tensor) or coalitions.dtype != torch.bool or \
                 coalitions.dim() != 2 or coalitions.shape[1] != m:
-            raise ValueError(f"coalitions must be a bool tensor of shape (K, {m}) (one column "
-                             f"per feature), got {getattr(coalitions, 'shape', coalitions)!r}")
+            raise _checks.BadInput(f"coalitions must be a bool tensor of shape (K, {m}) (one column "
+                                   f"per feature), got {getattr(coalitions, 'shape', coalitions)!r}")
         z = coalitions
     z = z.to(x.device)
     size = z.sum(1).double()
@@ -346,7 +344,7 @@ def patches(x: Tensor, size: int) -> Tensor:
     h, w = x.shape[2:]
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or \
             not 1 <= size <= min(h, w):
-        raise ValueError(f"size must be an int in 1..{min(h, w)} (the image side), got {size!r}")
+        raise _checks.BadInput(f"size must be an int in 1..{min(h, w)} (the image side), got {size!r}")
     rows = torch.arange(h, device=x.device) // size
     cols = torch.arange(w, device=x.device) // size
     return (rows[:, None] * math.ceil(w / size) + cols[None, :])[None, None]

@@ -65,9 +65,9 @@ def _linear_weights(model: nn.Module) -> tuple[np.ndarray, np.ndarray]:
     found = [m for m in layers(model) if not isinstance(m, _PASS_THROUGH)]
     if len(found) != 1 or type(found[0]) is not nn.Linear:
         kinds = ", ".join(type(m).__name__ for m in found) or "no layer"
-        raise ValueError(f"exact counterfactuals need a linear model (nn.Linear, or an "
-                         f"nn.Sequential of one nn.Linear); got {type(model).__name__} with "
-                         f"{kinds}: use optimize() for a network")
+        raise _checks.BadInput(f"exact counterfactuals need a linear model (nn.Linear, or an "
+                               f"nn.Sequential of one nn.Linear); got {type(model).__name__} with "
+                               f"{kinds}: use optimize() for a network")
     lin = found[0]
     W = lin.weight.detach().cpu().double().numpy()
     b = (lin.bias.detach().cpu().double().numpy() if lin.bias is not None
@@ -128,11 +128,11 @@ def _setup(model, x, target, mad, immutable, one_way, bounds, categorical,
     _checks.same_dtype(x, model)
     d = x.shape[1]
     if W.shape[1] != d:
-        raise ValueError(f"x has {d} columns but the model's nn.Linear takes {W.shape[1]}; "
-                         "pass rows encoded the way the model was trained")
+        raise _checks.BadInput(f"x has {d} columns but the model's nn.Linear takes {W.shape[1]}; "
+                               "pass rows encoded the way the model was trained")
     if W.shape[0] < 2:
-        raise ValueError("the model gives a single score; a counterfactual needs at least two "
-                         "classes (nn.Linear(D, 2) for a binary decision)")
+        raise _checks.BadInput("the model gives a single score; a counterfactual needs at least two "
+                               "classes (nn.Linear(D, 2) for a binary decision)")
     t = check_request(model, x, target)
     margin = _checks.non_negative(margin, "margin")
     frozen = np.zeros(d, dtype=bool)
@@ -140,8 +140,8 @@ def _setup(model, x, target, mad, immutable, one_way, bounds, categorical,
     one_way = dict(one_way or {})
     _index_list("one_way", one_way.keys(), d)
     if any(v not in (1, -1) for v in one_way.values()):
-        raise ValueError(f"one_way maps a column index to +1 (may only rise) or -1 (may only "
-                         f"fall), got {one_way}")
+        raise _checks.BadInput(f"one_way maps a column index to +1 (may only rise) or -1 (may only "
+                               f"fall), got {one_way}")
     rises, falls = np.zeros(d, dtype=bool), np.zeros(d, dtype=bool)
     rises[[j for j, v in one_way.items() if v > 0]] = True
     falls[[j for j, v in one_way.items() if v < 0]] = True
@@ -149,20 +149,20 @@ def _setup(model, x, target, mad, immutable, one_way, bounds, categorical,
     seen: set[int] = set()
     for g in groups:
         if len(g) < 2 or len(set(g)) != len(g) or seen & set(g):
-            raise ValueError(f"categorical must be a list of disjoint one-hot groups of at least "
-                             f"two column indices each, got {categorical}")
+            raise _checks.BadInput(f"categorical must be a list of disjoint one-hot groups of at least "
+                                   f"two column indices each, got {categorical}")
         seen |= set(g)
     if mad is None:
         w = np.ones(d)
     else:
         if not isinstance(mad, Tensor) or mad.shape != (d,):
-            raise ValueError(f"mad must be a tensor of shape ({d},) (one scale per column), got "
-                             f"{getattr(mad, 'shape', type(mad).__name__)}; compute it with "
-                             "counterfactuals.median_absolute_deviation(X_train)")
+            raise _checks.BadInput(f"mad must be a tensor of shape ({d},) (one scale per column), got "
+                                   f"{getattr(mad, 'shape', type(mad).__name__)}; compute it with "
+                                   "counterfactuals.median_absolute_deviation(X_train)")
         scale = mad.detach().cpu().double().numpy()
         if not (np.isfinite(scale).all() and (scale > 0).all()):
-            raise ValueError("mad must be finite and > 0 in every column (the cost divides by "
-                             "it); median_absolute_deviation(X_train) never returns 0")
+            raise _checks.BadInput("mad must be finite and > 0 in every column (the cost divides by "
+                                   "it); median_absolute_deviation(X_train) never returns 0")
         w = 1.0 / scale
     lo_t, hi_t = check_bounds(bounds, x)
     lo = np.full(d, -np.inf) if lo_t is None else lo_t.detach().cpu().double().numpy()
@@ -388,10 +388,10 @@ def min_features_counterfactual(model: nn.Module, x: Tensor, target: int | Tenso
     loose = [j for j in range(len(P.w)) if not P.frozen[j] and j not in cats
              and not (np.isfinite(P.lo[j]) and np.isfinite(P.hi[j]))]
     if loose:
-        raise ValueError(f"min_features_counterfactual needs finite bounds=(low, high) for every "
-                         f"column that may change (they are the big-M of the integer programme); "
-                         f"columns {loose[:10]} have none. Pass e.g. "
-                         "bounds=encoder.bounds(X_train), or mark those columns immutable")
+        raise _checks.BadInput(f"min_features_counterfactual needs finite bounds=(low, high) for every "
+                               f"column that may change (they are the big-M of the integer programme); "
+                               f"columns {loose[:10]} have none. Pass e.g. "
+                               "bounds=encoder.bounds(X_train), or mark those columns immutable")
     xs = x.detach().cpu().double().numpy()
     solutions = []
     for i, row in enumerate(xs):

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import _checks
-from .search import _index_list, feature_groups, median_absolute_deviation, predict
+from .search import _index_list, check_bounds, check_one_way, feature_groups, median_absolute_deviation, predict
 
 __all__ = ["metrics", "plausibility_lof", "plausibility_ynn", "closer_to_target",
            "judge_validity", "LOF_NEIGHBORS", "LOF_CONTAMINATION"]
@@ -36,44 +36,27 @@ def _cf_rows(x_cf, d: int | None = None, name: str = "x_cf") -> Tensor:
     """``x_cf`` ``(N, D)`` or ``(N, k, D)`` as ``(N, k, D)``."""
     _checks.tensor(x_cf, name, min_dim=2, shape_hint="(N, D) or (N, k, D)")
     if x_cf.dim() > 3:
-        raise ValueError(f"{name} must have shape (N, D) or (N, k, D), got {tuple(x_cf.shape)}; "
-                         f"flatten images first ({name}.flatten(1)) and wrap the model in "
-                         "nn.Sequential(nn.Unflatten(1, shape), model)")
+        raise _checks.BadInput(f"{name} must have shape (N, D) or (N, k, D), got {tuple(x_cf.shape)}; "
+                               f"flatten images first ({name}.flatten(1)) and wrap the model in "
+                               "nn.Sequential(nn.Unflatten(1, shape), model)")
     if d is not None and x_cf.shape[-1] != d:
-        raise ValueError(f"{name} has {x_cf.shape[-1]} columns but the training rows have {d}; "
-                         "pass counterfactuals encoded like X_train")
+        raise _checks.BadInput(f"{name} has {x_cf.shape[-1]} columns but the training rows have {d}; "
+                               "pass counterfactuals encoded like X_train")
     return x_cf if x_cf.dim() == 3 else x_cf[:, None]
 
 
-def _targets(target, n: int, device) -> Tensor:
+def _targets(target, n: int, device, n_classes: int | None = None) -> Tensor:
     """``target`` (an int or a tensor of ``n`` class indices) as an ``(n,)`` long tensor."""
-    if isinstance(target, Tensor):
-        if target.is_floating_point() or target.dtype == torch.bool:
-            raise ValueError(f"target must hold integer class indices, got {target.dtype}; "
-                             "use target.long()")
-        t = target.reshape(-1).long().to(device)
-        if t.numel() == 1:
-            t = t.expand(n)
-        if t.shape != (n,):
-            raise ValueError(f"target must be an int or a tensor of shape ({n},) (one per row), "
-                             f"got {tuple(target.shape)}")
-    elif isinstance(target, (int, np.integer)) and not isinstance(target, bool):
-        t = torch.full((n,), int(target), dtype=torch.long, device=device)
-    else:
-        raise TypeError(f"target must be an int or a tensor of class indices, got "
-                        f"{type(target).__name__}")
-    if (t < 0).any():
-        raise ValueError(f"target holds class indices 0..C-1; found {int(t.min())}")
-    return t
+    return _checks.targets(target, n, device, n_classes)
 
 
 def _train_labels(X_train, y_train, d: int | None = None) -> tuple[Tensor, Tensor]:
     _checks.tensor(X_train, "X_train", dim=2, shape_hint="(n, D)")
     if d is not None and X_train.shape[1] != d:
-        raise ValueError(f"X_train has {X_train.shape[1]} columns but x_cf has {d}; pass "
-                         "training rows encoded like the counterfactuals")
+        raise _checks.BadInput(f"X_train has {X_train.shape[1]} columns but x_cf has {d}; pass "
+                               "training rows encoded like the counterfactuals")
     if y_train is None:
-        raise ValueError("y_train is needed: the class of every training row, (n,) long")
+        raise _checks.BadInput("y_train is needed: the class of every training row, (n,) long")
     _checks.labels(y_train, len(X_train), name="y_train")
     return X_train, y_train.to(X_train.device)
 
@@ -82,16 +65,16 @@ def _class_rows(X_train: Tensor, labels: Tensor, c: int, what: str, at_least: in
     ref = X_train[labels == c]
     if len(ref) < at_least:
         have = "no training point" if len(ref) == 0 else f"only {len(ref)} training point(s)"
-        raise ValueError(f"{have} of class {c} to judge {what} against (needs at least "
-                         f"{at_least}); check y_train, or give more training rows of that class")
+        raise _checks.BadInput(f"{have} of class {c} to judge {what} against (needs at least "
+                               f"{at_least}); check y_train, or give more training rows of that class")
     return ref
 
 
 def _contamination(value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) \
             or not 0 < value <= 0.5:
-        raise ValueError(f"contamination must be a number in (0, 0.5] (the share of the "
-                         f"target class's own training rows called outliers), got {value!r}")
+        raise _checks.BadInput(f"contamination must be a number in (0, 0.5] (the share of the "
+                               f"target class's own training rows called outliers), got {value!r}")
     return float(value)
 
 
@@ -161,12 +144,12 @@ def plausibility_ynn(model: nn.Module, x_cf: Tensor, target: int | Tensor, X_tra
     _checks.tensor(X_train, "X_train", dim=2, shape_hint="(n, D)", model=model)
     _checks.same_device(cf, model, "x_cf")
     if X_train.shape[1] != d:
-        raise ValueError(f"X_train has {X_train.shape[1]} columns but x_cf has {d}; pass "
-                         "training rows encoded like the counterfactuals")
+        raise _checks.BadInput(f"X_train has {X_train.shape[1]} columns but x_cf has {d}; pass "
+                               "training rows encoded like the counterfactuals")
     if k > len(X_train):
-        raise ValueError(f"k={k} neighbours asked for but X_train has only {len(X_train)} rows; "
-                         f"choose k ≤ {len(X_train)}")
-    t = _targets(target, n, cf.device).repeat_interleave(kk)
+        raise _checks.BadInput(f"k={k} neighbours asked for but X_train has only {len(X_train)} rows; "
+                               f"choose k ≤ {len(X_train)}")
+    t = _targets(target, n, cf.device, _checks.n_outputs(model, X_train, "X_train")).repeat_interleave(kk)
     labels = predict(model, X_train)
     flat = cf.reshape(-1, d)
     with torch.no_grad():
@@ -188,16 +171,16 @@ def closer_to_target(model: nn.Module, x: Tensor, x_cf: Tensor, target: int | Te
     cf = _cf_rows(x_cf)
     n, kk, d = cf.shape
     if len(x) != n or x.shape[1] != d:
-        raise ValueError(f"x {tuple(x.shape)} and x_cf {tuple(x_cf.shape)} do not match: need "
-                         "(N, D) and (N, D) or (N, k, D)")
+        raise _checks.BadInput(f"x {tuple(x.shape)} and x_cf {tuple(x_cf.shape)} do not match: need "
+                               "(N, D) and (N, D) or (N, k, D)")
     X_train, y_train = _train_labels(X_train, y_train, d)
     t = _targets(target, n, cf.device)
     s = predict(model, x) if source is None else _targets(source, n, cf.device)
     same = (s == t).nonzero().flatten().tolist()
     if same:
-        raise ValueError(f"rows {same[:10]} of x are already of the target class (source = "
-                         "target): nothing to be closer to. Pass only rows whose class differs "
-                         "from the target")
+        raise _checks.BadInput(f"rows {same[:10]} of x are already of the target class (source = "
+                               "target): nothing to be closer to. Pass only rows whose class differs "
+                               "from the target")
     return _closer(cf.reshape(-1, d), t.repeat_interleave(kk), s.repeat_interleave(kk),
                    X_train, y_train).float().mean().item()
 
@@ -238,29 +221,33 @@ def judge_validity(judge, x_cf: Tensor, target: int | Tensor) -> float:
         try:
             out = judge.predict(flat.detach().cpu().numpy())
         except Exception as e:                                      # unfitted, wrong width, ...
-            raise ValueError(f"judge.predict failed on x_cf of shape {tuple(flat.shape)} ({e}); "
-                             "pass a fitted classifier trained on rows encoded like x_cf") from e
+            raise _checks.BadInput(f"judge.predict failed on x_cf of shape {tuple(flat.shape)} ({e}); "
+                                   "pass a fitted classifier trained on rows encoded like x_cf") from e
         try:
             out = torch.as_tensor(np.asarray(out).astype(np.int64))
         except (TypeError, ValueError) as e:
-            raise ValueError("judge.predict must return integer class indices like target; "
-                             f"got {np.asarray(out).dtype}") from e
+            raise _checks.BadInput("judge.predict must return integer class indices like target; "
+                                   f"got {np.asarray(out).dtype}") from e
+        classes = getattr(judge, "classes_", None)
+        if classes is not None and not np.isin(t.cpu().numpy(), np.asarray(classes)).all():
+            raise _checks.BadInput(f"target is not a class of the judge; its classes are {list(classes)}")
     elif callable(judge):
         with torch.no_grad():
             out = judge(flat)
     else:
-        raise TypeError(f"judge must be an nn.Module, a callable giving logits, or a fitted "
-                        f"scikit-learn classifier, got {type(judge).__name__}")
+        raise _checks.BadInputType(f"judge must be an nn.Module, a callable giving logits, or a fitted "
+                                   f"scikit-learn classifier, got {type(judge).__name__}")
     if not isinstance(out, Tensor):
         out = torch.as_tensor(np.asarray(out))
     if out.dim() == 2 and out.shape[0] == len(flat):
+        _targets(target, n, cf.device, n_classes=out.shape[1])     # a class of the judge
         out = out.argmax(1)
     elif out.dim() == 1 and out.shape[0] == len(flat) and not out.is_floating_point():
         out = out.long()
     else:
-        raise ValueError(f"the judge must give logits ({len(flat)}, C) or class indices "
-                         f"({len(flat)},) for x_cf rows of shape {tuple(flat.shape)}, got "
-                         f"{tuple(out.shape)} ({out.dtype})")
+        raise _checks.BadInput(f"the judge must give logits ({len(flat)}, C) or class indices "
+                               f"({len(flat)},) for x_cf rows of shape {tuple(flat.shape)}, got "
+                               f"{tuple(out.shape)} ({out.dtype})")
     return (out.to(t.device) == t).float().mean().item()
 
 
@@ -304,17 +291,18 @@ def metrics(model: nn.Module, x: Tensor, x_cf: Tensor, target: int | Tensor, X_t
     if x_cf.dim() == 2:
         x_cf = x_cf[:, None]
     if x_cf.dim() != 3 or x_cf.shape[0] != x.shape[0] or x_cf.shape[-1] != x.shape[-1]:
-        raise ValueError(f"x {tuple(x.shape)} and x_cf {tuple(x_cf.shape)} do not match: need "
-                         "(N, D) and (N, D) or (N, k, D)")
+        raise _checks.BadInput(f"x {tuple(x.shape)} and x_cf {tuple(x_cf.shape)} do not match: need "
+                               "(N, D) and (N, D) or (N, k, D)")
     n, k, d = x_cf.shape
     if X_train.shape[1] != d:
-        raise ValueError(f"X_train has {X_train.shape[1]} columns but x has {d}; pass training "
-                         "rows encoded like x")
+        raise _checks.BadInput(f"X_train has {X_train.shape[1]} columns but x has {d}; pass training "
+                               "rows encoded like x")
     for g in (categorical or []):
         _index_list("categorical", g, d)
     _index_list("immutable", immutable, d)                 # the same contract as optimize
-    _index_list("one_way", (one_way or {}).keys(), d)
-    t = _targets(target, n, x.device)
+    one_way = check_one_way(one_way, d)
+    lo, hi = check_bounds(bounds, x)                       # the same contract as optimize
+    t = _targets(target, n, x.device, _checks.n_outputs(model, x))
     delta = x_cf - x[:, None]
     moved = delta.abs() > tol
     scale = mad if mad is not None else median_absolute_deviation(X_train)
@@ -351,10 +339,9 @@ def metrics(model: nn.Module, x: Tensor, x_cf: Tensor, target: int | Tensor, X_t
     violations = torch.zeros(n, k)
     for j in (immutable or []):
         violations += (delta[..., j].abs() > tol).float().cpu()
-    for j, direction in (one_way or {}).items():
+    for j, direction in one_way.items():
         violations += (direction * delta[..., j] < -tol).float().cpu()
-    if bounds is not None:
-        lo, hi = (torch.as_tensor(b, dtype=x.dtype, device=x.device).expand(d) for b in bounds)
+    if lo is not None:
         violations += ((x_cf < lo - tol) | (x_cf > hi + tol)).sum(-1).float().cpu()
     for g in (categorical or []):
         vals = x_cf[..., g]

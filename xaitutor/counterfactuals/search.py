@@ -25,8 +25,8 @@ from torch import Tensor, nn
 
 from .. import _checks
 
-__all__ = ["optimize", "Counterfactuals", "median_absolute_deviation", "mad", "metrics",
-           "predict", "check_request", "check_bounds"]
+__all__ = ["optimize", "Counterfactuals", "median_absolute_deviation", "mad",
+           "predict", "check_request", "check_bounds", "check_one_way"]
 
 
 @dataclass
@@ -54,8 +54,8 @@ def median_absolute_deviation(X: Tensor) -> Tensor:
     rare category, a near-constant column) falls back to its mean absolute deviation
     from the mean, and to 1 if that is 0 too — never a division by zero."""
     if X.dim() != 2 or len(X) == 0:
-        raise ValueError(f"X must be a non-empty (n, D) tensor of training rows, got "
-                         f"{tuple(X.shape)}")
+        raise _checks.BadInput(f"X must be a non-empty (n, D) tensor of training rows, got "
+                               f"{tuple(X.shape)}")
     med = X.median(0).values
     m = (X - med).abs().median(0).values
     fallback = (X - X.mean(0)).abs().mean(0)
@@ -85,25 +85,13 @@ def check_request(model: nn.Module, x: Tensor, target: int | Tensor) -> Tensor:
     with torch.no_grad():
         logits = model(x)
     if logits.dim() != 2:
-        raise ValueError(f"the model must map (N, D) to class logits (N, C), got {tuple(logits.shape)}")
-    n_classes = logits.shape[1]
-    if isinstance(target, Tensor):
-        if target.is_floating_point():
-            raise ValueError(f"target must hold integer class indices, got {target.dtype}; "
-                             "use target.long()")
-        t = target.to(x.device).long().reshape(-1)
-        if t.shape != (n,):
-            raise ValueError(f"target must be an int or a tensor of shape ({n},), got {tuple(target.shape)}")
-    else:
-        t = torch.full((n,), int(target), dtype=torch.long, device=x.device)
-    if ((t < 0) | (t >= n_classes)).any():
-        raise ValueError(f"target {t[(t < 0) | (t >= n_classes)][0].item()} is not a class of the "
-                         f"model; choose a target in 0..{n_classes - 1}")
+        raise _checks.BadInput(f"the model must map (N, D) to class logits (N, C), got {tuple(logits.shape)}")
+    t = _checks.targets(target, n, x.device, n_classes=logits.shape[1])
     already = (logits.argmax(1) == t).nonzero().flatten().tolist()
     if already:
-        raise ValueError(f"rows {already[:10]} are already predicted as their target: nothing to "
-                         "change. Pass only rows whose prediction differs from the target, or choose another "
-                         "target")
+        raise _checks.BadInput(f"rows {already[:10]} are already predicted as their target: nothing to "
+                               "change. Pass only rows whose prediction differs from the target, or choose another "
+                               "target")
     return t
 
 
@@ -113,23 +101,33 @@ def check_bounds(bounds, x: Tensor) -> tuple[Tensor | None, Tensor | None]:
     if bounds is None:
         return None, None
     if not (isinstance(bounds, (tuple, list)) and len(bounds) == 2):
-        raise ValueError(f"bounds must be a pair (low, high), got {bounds!r}")
+        raise _checks.BadInput(f"bounds must be a pair (low, high), got {bounds!r}")
     d = x.shape[-1]
     lo, hi = (torch.as_tensor(b, dtype=x.dtype, device=x.device).expand(d) for b in bounds)
     if (lo > hi).any():
-        raise ValueError("bounds=(low, high): some lower bound exceeds its upper bound; "
-                         "swap them")
+        raise _checks.BadInput("bounds=(low, high): some lower bound exceeds its upper bound; "
+                               "swap them")
     if ((x < lo - 1e-6) | (x > hi + 1e-6)).any():
-        raise ValueError("some rows of x are already outside the bounds; widen them")
+        raise _checks.BadInput("some rows of x are already outside the bounds; widen them")
     return lo, hi
+
+
+def check_one_way(one_way, d: int) -> dict[int, int]:
+    """``one_way`` maps a column index (of ``d``) to +1 (may only rise) or −1 (may only fall)."""
+    one_way = dict(one_way or {})
+    _index_list("one_way", one_way.keys(), d)
+    if any(v not in (1, -1) for v in one_way.values()):
+        raise _checks.BadInput(f"one_way maps a column index to +1 (may only rise) or -1 (may only "
+                               f"fall), got {one_way}")
+    return one_way
 
 
 def _index_list(name: str, idx, d: int) -> list[int]:
     idx = [] if idx is None else [int(i) for i in idx]
     bad = [i for i in idx if not 0 <= i < d]
     if bad:
-        raise ValueError(f"{name} indices {bad} are out of range: x has {d} columns, "
-                         f"0..{d - 1}")
+        raise _checks.BadInput(f"{name} indices {bad} are out of range: x has {d} columns, "
+                               f"0..{d - 1}")
     return idx
 
 
@@ -140,11 +138,11 @@ def feature_groups(d: int, categorical: list[list[int]] | None = None) -> list[l
     groups = [sorted(_index_list("categorical", g, d)) for g in (categorical or [])]
     in_group = {j for g in groups for j in g}
     if sum(len(g) for g in groups) != len(in_group):
-        raise ValueError("categorical groups overlap: each one-hot column belongs to one group "
-                         "(one group per original feature)")
+        raise _checks.BadInput("categorical groups overlap: each one-hot column belongs to one group "
+                               "(one group per original feature)")
     if any(len(g) < 2 for g in groups):
-        raise ValueError("a categorical group needs at least 2 one-hot columns; leave a single "
-                         "column out of categorical")
+        raise _checks.BadInput("a categorical group needs at least 2 one-hot columns; leave a single "
+                               "column out of categorical")
     feats = [[j] for j in range(d) if j not in in_group] + groups
     return sorted(feats, key=lambda f: f[0])
 
@@ -256,13 +254,9 @@ def optimize(model: nn.Module, x: Tensor, target: int | Tensor, lam: float = 0.1
     _checks.positive(lr, "lr")
     frozen = _index_list("immutable", immutable, d)
     if len(set(frozen)) == d:
-        raise ValueError("every feature is immutable: no counterfactual can exist; free at "
-                         "least one feature")
-    one_way = dict(one_way or {})
-    _index_list("one_way", one_way.keys(), d)
-    if any(v not in (1, -1) for v in one_way.values()):
-        raise ValueError(f"one_way maps a column index to +1 (may only rise) or -1 (may only "
-                         f"fall), got {one_way}")
+        raise _checks.BadInput("every feature is immutable: no counterfactual can exist; free at "
+                               "least one feature")
+    one_way = check_one_way(one_way, d)
     groups = [list(g) for g in (categorical or [])]
     for g in groups:
         _index_list("categorical", g, d)
@@ -270,8 +264,8 @@ def optimize(model: nn.Module, x: Tensor, target: int | Tensor, lam: float = 0.1
     if distance == "mad":
         scale = mad.to(x) if mad is not None else median_absolute_deviation(x)
         if scale.shape != (d,):
-            raise ValueError(f"mad must have shape ({d},) (one scale per column), got "
-                             f"{tuple(scale.shape)}; compute it with counterfactuals.mad(X_train)")
+            raise _checks.BadInput(f"mad must have shape ({d},) (one scale per column), got "
+                                   f"{tuple(scale.shape)}; compute it with counterfactuals.mad(X_train)")
         w = 1.0 / scale
     else:
         w = torch.ones(d, dtype=x.dtype, device=x.device)
@@ -280,15 +274,15 @@ def optimize(model: nn.Module, x: Tensor, target: int | Tensor, lam: float = 0.1
     movable[:, frozen] = 0.0
     if free is not None:
         if not isinstance(free, Tensor) or free.shape != (n, d):
-            raise ValueError(f"free must be a bool tensor of shape ({n}, {d}) (the columns each "
-                             f"row may change), got {getattr(free, 'shape', type(free).__name__)}")
+            raise _checks.BadInput(f"free must be a bool tensor of shape ({n}, {d}) (the columns each "
+                                   f"row may change), got {getattr(free, 'shape', type(free).__name__)}")
         movable = movable * free.to(x.device, x.dtype)
         if (movable.sum(1) == 0).any():
-            raise ValueError("free leaves some row no column it may change; allow at least one")
+            raise _checks.BadInput("free leaves some row no column it may change; allow at least one")
     movable = movable[:, None]                                          # (N, 1, D)
 
     x0 = x[:, None].expand(n, k, d)                                   # (N, k, D)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(_checks.seed(seed))
     init = 0.01 * torch.randn(n, k, d, generator=gen, dtype=x.dtype).to(x.device) if k > 1 else \
         torch.zeros(n, k, d, dtype=x.dtype, device=x.device)
     delta = (init * movable).detach()
@@ -615,10 +609,10 @@ def sparsity_path(model: nn.Module, x: Tensor, target: int | Tensor, mus, **kwar
     ``kwargs`` go to :func:`optimize` (``sparsity="l0"`` makes μ the price of a feature)."""
     mus = [float(m) for m in mus]
     if not mus or any(b < a for a, b in zip(mus, mus[1:])):
-        raise ValueError(f"mus must be a non-empty ascending sequence, got {mus}")
+        raise _checks.BadInput(f"mus must be a non-empty ascending sequence, got {mus}")
     if "free" in kwargs:
-        raise ValueError("sparsity_path sets free itself (the previous support); pass "
-                         "immutable instead")
+        raise _checks.BadInput("sparsity_path sets free itself (the previous support); pass "
+                               "immutable instead")
     out, free = [], None
     for mu in mus:
         r = optimize(model, x, target, mu=mu, free=free, **kwargs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import Tensor
+from .. import _checks
 
 __all__ = ["digits", "shapes", "SHAPE_NAMES", "photo", "imagenet_normalize", "IMAGENET_MEAN",
            "IMAGENET_STD"]
@@ -50,9 +51,9 @@ def shapes(n: int = 600, seed: int = 0, size: int = 20, watermark: str | None = 
     of all images, whatever their class. The patch is never part of ``mask``.
     """
     if watermark not in (None, "spurious", "random"):
-        raise ValueError(f"watermark must be None, 'spurious' or 'random', got {watermark!r}")
+        raise _checks.BadInput(f"watermark must be None, 'spurious' or 'random', got {watermark!r}")
     if n < 1 or size < 12:
-        raise ValueError(f"need n ≥ 1 and size ≥ 12, got n={n}, size={size}")
+        raise _checks.BadInput(f"need n ≥ 1 and size ≥ 12, got n={n}, size={size}")
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 3, size=n)
     x = rng.uniform(0.0, 0.25, size=(n, size, size))
@@ -77,9 +78,9 @@ def photo(name: str = "chelsea", size: int = 112) -> Tensor:
     from skimage.transform import resize
 
     if name not in ("chelsea", "coffee", "astronaut"):
-        raise ValueError(f"photo name must be 'chelsea', 'coffee' or 'astronaut', got {name!r}")
+        raise _checks.BadInput(f"photo name must be 'chelsea', 'coffee' or 'astronaut', got {name!r}")
     if size < 8:
-        raise ValueError(f"size must be at least 8 pixels, got {size}")
+        raise _checks.BadInput(f"size must be at least 8 pixels, got {size}")
     img = getattr(skimage.data, name)()                                 # (H, W, 3) uint8
     h, w = img.shape[:2]
     side = min(h, w)
@@ -94,7 +95,7 @@ def imagenet_normalize(x: Tensor) -> Tensor:
     and a black image is not 0 in these units: baselines and bounds must be normalised
     too. ``x`` is ``(N, 3, H, W)`` in [0, 1]."""
     if x.dim() != 4 or x.shape[1] != 3:
-        raise ValueError(f"x must be (N, 3, H, W) RGB in [0, 1], got shape {tuple(x.shape)}")
+        raise _checks.BadInput(f"x must be (N, 3, H, W) RGB in [0, 1], got shape {tuple(x.shape)}")
     mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     return (x - mean) / std

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import Tensor
+from .. import _checks
 
 __all__ = ["xor", "trigonometry", "dot", "load", "split", "DATASETS", "loan_applicants",
            "LOAN_FEATURES", "LOAN_GRAPH"]
@@ -17,7 +18,7 @@ __all__ = ["xor", "trigonometry", "dot", "load", "split", "DATASETS", "loan_appl
 
 def _check_n(n: int) -> None:
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"n must be a positive int (number of samples), got {n!r}")
+        raise _checks.BadInput(f"n must be a positive int (number of samples), got {n!r}")
 
 
 def _pack(x: np.ndarray, c: np.ndarray, y: np.ndarray) -> tuple[Tensor, Tensor, Tensor]:
@@ -69,7 +70,7 @@ DATASETS = {"xor": xor, "trigonometry": trigonometry, "dot": dot}
 def load(name: str, n: int = 1000, seed: int = 0) -> tuple[Tensor, Tensor, Tensor]:
     """``load("dot", n, seed)`` is ``dot(n, seed)``; the name picks the data set."""
     if name not in DATASETS:
-        raise ValueError(f"unknown data set {name!r}; choose one of {sorted(DATASETS)}")
+        raise _checks.BadInput(f"unknown data set {name!r}; choose one of {sorted(DATASETS)}")
     return DATASETS[name](n, seed)
 
 
@@ -77,15 +78,15 @@ def split(*tensors: Tensor, train: float = 0.7, seed: int = 0):
     """Shuffle (seeded) and split tensors sharing their first dimension into a train part
     (fraction ``train``) and a test part: returns ``(train_tensors, test_tensors)``."""
     if not tensors:
-        raise ValueError("pass at least one tensor to split")
+        raise _checks.BadInput("pass at least one tensor to split")
     n = len(tensors[0])
     if any(len(t) != n for t in tensors):
-        raise ValueError(f"tensors must share their first dimension, got {[len(t) for t in tensors]}")
+        raise _checks.BadInput(f"tensors must share their first dimension, got {[len(t) for t in tensors]}")
     if not 0.0 < train < 1.0:
-        raise ValueError(f"train is a fraction in (0, 1), got {train}")
+        raise _checks.BadInput(f"train is a fraction in (0, 1), got {train}")
     n_train = int(round(train * n))
     if n_train in (0, n):
-        raise ValueError(f"with n={n} and train={train} one part would be empty; use more samples")
+        raise _checks.BadInput(f"with n={n} and train={train} one part would be empty; use more samples")
     order = torch.as_tensor(np.random.default_rng(seed).permutation(n))
     idx_train, idx_test = order[:n_train], order[n_train:]
     return (tuple(t[idx_train.to(t.device)] for t in tensors),

@@ -8,6 +8,7 @@ from importlib import resources
 
 import torch
 from torch import Tensor
+from .. import _checks
 
 __all__ = ["german_credit", "TabularEncoder", "GERMAN_NUMERIC", "GERMAN_CATEGORICAL"]
 
@@ -39,7 +40,7 @@ class TabularEncoder:
     @classmethod
     def fit(cls, rows: list[dict], numeric, categorical) -> TabularEncoder:
         if not rows:
-            raise ValueError("need at least one row to fit the encoder")
+            raise _checks.BadInput("need at least one row to fit the encoder")
         mean, std = {}, {}
         for c in numeric:
             col = torch.tensor([float(r[c]) for r in rows], dtype=torch.float64)
@@ -55,8 +56,8 @@ class TabularEncoder:
         """Encoded column indices of a raw column (one for numeric, several for categorical)."""
         if name in self._columns:
             return list(self._columns[name])
-        raise ValueError(f"unknown column {name!r}; the columns are "
-                         f"{list(self.numeric) + list(self.categorical)}")
+        raise _checks.BadInput(f"unknown column {name!r}; the columns are "
+                               f"{list(self.numeric) + list(self.categorical)}")
 
     @property
     def categorical_groups(self) -> list[list[int]]:
@@ -69,14 +70,14 @@ class TabularEncoder:
         for i, r in enumerate(rows):
             missing = [c for c in [*self.numeric, *self.categorical] if c not in r]
             if missing:
-                raise ValueError(f"row {i} is missing the columns {missing}; give every row a "
-                                 f"value for each of {[*self.numeric, *self.categorical]}")
+                raise _checks.BadInput(f"row {i} is missing the columns {missing}; give every row a "
+                                       f"value for each of {[*self.numeric, *self.categorical]}")
             for j, c in enumerate(self.numeric):
                 out[i, j] = (float(r[c]) - self.mean[c]) / self.std[c]
             for c, values in self.categorical.items():
                 v = str(r[c])
                 if v not in values:
-                    raise ValueError(f"{c}={v!r} is not a known category; known: {values}")
+                    raise _checks.BadInput(f"{c}={v!r} is not a known category; known: {values}")
                 out[i, self.columns_of(c)[values.index(v)]] = 1.0
         return out
 
@@ -86,8 +87,8 @@ class TabularEncoder:
         if x.dim() == 1:
             x = x[None]
         if x.shape[-1] != self.n_features:
-            raise ValueError(f"this encoder makes {self.n_features} columns, got {x.shape[-1]}: "
-                             "was x encoded by another encoder?")
+            raise _checks.BadInput(f"this encoder makes {self.n_features} columns, got {x.shape[-1]}: "
+                                   "was x encoded by another encoder?")
         rows = []
         for xi in x:
             row = {}
