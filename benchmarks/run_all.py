@@ -86,7 +86,7 @@ def test_times() -> None:
         seconds[unit] += float(case.get("time", 0))
         counts[unit] += 1
     print(f"\n## the test command\n\n`python -m pytest`: {summary} — {wall:.0f} s\n", flush=True)
-    print(f"| test file, notebook or class | tests | seconds (summed over the workers) |\n|---|---|---|")
+    print("| test file, notebook or class | tests | seconds (summed over the workers) |\n|---|---|---|")
     for unit, s in sorted(seconds.items(), key=lambda kv: -kv[1]):
         print(f"| {unit} | {counts[unit]} | {s:.1f} |")
     print(f"| all | {sum(counts.values())} | {sum(seconds.values()):.0f} |", flush=True)
