@@ -674,6 +674,8 @@ CASES = [*saliency_cases(),
 def test_bad_input_gets_a_clear_error(call, exc, words):
     with pytest.raises(exc) as info:
         call()
+    assert isinstance(info.value, xaitutor.BadInput), (
+        f"{type(info.value).__name__}, not xaitutor.BadInput: raise it from xaitutor/_checks.py")
     message = str(info.value).lower()
     missing = [word for word in words if word.lower() not in message]
     assert not missing, f"the message {str(info.value)!r} lacks {missing}"
