@@ -640,6 +640,16 @@ CONTRACT_CASES = [
     (lambda: recourse.AdditiveSCM({1: [0]}).fit(torch.randn(30, 3)), BadInput,
      ("3 columns", "n_nodes=3")),
     (lambda: xaitutor.set_threads(0), BadInput, ("n", "≥ 1")),
+    # §3, found by running the peers' suites: accepted, or a raw traceback, before
+    (lambda: saliency.integrated_gradients(w().cnn, w().x_img, 0, baseline=float("nan")), BadInput,
+     ("baseline", "NaN", "finite")),
+    (lambda: saliency.integrated_gradients(w().cnn, w().x_img, 0, baseline=with_nan(w().x_img)), BadInput,
+     ("baseline", "NaN")),
+    (lambda: shapley.superpixels(w().x_img.permute(0, 2, 3, 1)), BadInput,
+     ("channels-last", "permute(0, 3, 1, 2)")),
+    (lambda: recourse.AdditiveSCM({1: 0}), BadInputType, ("parents[1]", "list", "[0]")),
+    (lambda: recourse.AdditiveSCM({"income": ["age"]}), BadInputType, ("column indices", "ints")),
+    (lambda: recourse.AdditiveSCM([(1, 0)]), BadInputType, ("parents must be a dict",)),
 ]
 
 

@@ -127,6 +127,15 @@ def positive_int(value, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def channels_first(x: Tensor, name: str = "x") -> None:
+    """An image batch ``(N, C, H, W)``, not channels-last ``(N, H, W, C)`` (as PIL and
+    matplotlib hold images): refused when the last axis looks like colour channels and the
+    second does not."""
+    if x.dim() == 4 and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
+        raise BadInput(f"{name} has shape {tuple(x.shape)}, which looks channels-last (N, H, W, C); "
+                       f"images go channels-first (N, C, H, W): pass {name}.permute(0, 3, 1, 2)")
+
+
 def seed(value, name: str = "seed") -> int:
     """A random seed: a whole number ≥ 0 (``torch.manual_seed`` takes nothing else)."""
     if not _is_int(value) or value < 0:

@@ -511,6 +511,24 @@ def audit(model: nn.Module, x: Tensor, grid, X_ref: Tensor, groups: Mapping[str,
 
 # --- causal recourse ------------------------------------------------------------------------
 
+def _parents_dict(parents) -> dict[int, list[int]]:
+    """``parents`` as {node: [its parents]}, node ids as ints (column indices of x)."""
+    if not isinstance(parents, Mapping):
+        raise _checks.BadInputType(f"parents must be a dict {{node: [its parents]}}, got "
+                                   f"{type(parents).__name__}; e.g. {{1: [0], 2: [0, 1]}}")
+    out = {}
+    for j, ps in parents.items():
+        if isinstance(ps, (int, np.integer)) or not isinstance(ps, (list, tuple, range)):
+            raise _checks.BadInputType(f"parents[{j!r}] must be a list of parent nodes, got {ps!r}; "
+                                       f"e.g. parents = {{{j!r}: [{ps!r}]}}")
+        ids = [j, *ps]
+        if not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in ids):
+            raise _checks.BadInputType(f"nodes are column indices of x (ints), got {ids!r} in parents; "
+                                       "name each column by its index")
+        out[int(j)] = [int(p) for p in ps]
+    return out
+
+
 class AdditiveSCM:
     """An additive-noise structural causal model over the columns of x:
     x_j = f_j(x_parents(j)) + u_j, with ``parents = {node: [parent nodes]}`` (nodes are
@@ -519,7 +537,9 @@ class AdditiveSCM:
     cloned per node — is given) and keeps the residuals as the noise."""
 
     def __init__(self, parents: Mapping[int, Sequence[int]], n_nodes: int | None = None):
-        self.parents = {int(j): [int(p) for p in ps] for j, ps in dict(parents).items()}
+        self.parents = _parents_dict(parents)
+        if n_nodes is not None:
+            _checks.positive_int(n_nodes, "n_nodes")
         nodes = set(self.parents) | {p for ps in self.parents.values() for p in ps}
         self.n_nodes = n_nodes if n_nodes is not None else (max(nodes) + 1 if nodes else 0)
         bad = sorted(j for j in nodes if not 0 <= j < self.n_nodes)

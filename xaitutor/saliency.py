@@ -77,7 +77,7 @@ def _check_baseline(baseline, x: Tensor) -> Tensor:
     if baseline is None:
         return torch.zeros_like(x)
     if isinstance(baseline, (int, float)):
-        return torch.full_like(x, float(baseline))
+        baseline = torch.full_like(x, float(baseline))
     if not isinstance(baseline, Tensor):
         raise _checks.BadInputType(f"baseline must be None, a number or a tensor, got {type(baseline).__name__}")
     if baseline.shape == x.shape[1:]:
@@ -86,6 +86,9 @@ def _check_baseline(baseline, x: Tensor) -> Tensor:
         raise _checks.BadInput(f"baseline has shape {tuple(baseline.shape)} but x has "
                                f"{tuple(x.shape)}; pass one of shape {tuple(x.shape)} or "
                                f"{tuple(x.shape[1:])}, or a number")
+    if not torch.isfinite(baseline).all():
+        raise _checks.BadInput("baseline holds NaN or inf, so every attribution would be NaN; "
+                               "pass a finite baseline (e.g. zeros, the data mean or a blurred x)")
     return baseline.to(device=x.device, dtype=x.dtype)
 
 

@@ -325,6 +325,7 @@ def superpixels(x: Tensor, n_segments: int = 16, compactness: float = 0.1,
     from skimage.segmentation import slic
 
     _checks.tensor(x, "x", dim=4, shape_hint="(N, C, H, W)")
+    _checks.channels_first(x)
     _checks.positive_int(n_segments, "n_segments")
     _checks.positive(compactness, "compactness")
     _checks.non_negative(sigma, "sigma")
