@@ -650,6 +650,15 @@ CONTRACT_CASES = [
     (lambda: recourse.AdditiveSCM({1: 0}), BadInputType, ("parents[1]", "list", "[0]")),
     (lambda: recourse.AdditiveSCM({"income": ["age"]}), BadInputType, ("column indices", "ints")),
     (lambda: recourse.AdditiveSCM([(1, 0)]), BadInputType, ("parents must be a dict",)),
+    (lambda: recourse.percentile_cost(torch.zeros(3, 4), np.zeros((3, 4)), torch.zeros(9, 4)), BadInputType,
+     ("x_new", "torch.tensor")),
+    (lambda: recourse.AdditiveSCM({1: [0]}).fit(torch.randn(30, 2), regressor=lambda a, b: a), BadInputType,
+     ("regressor", "fit and predict", "LinearRegression()")),
+    (lambda: recourse.causal_recourse(_lin4(), _scm(), w().x_tab, [1.0, 2.0], w().x_tab), BadInputType,
+     ("grid must be a dict", "{1: [10, 12, 14]")),
+    (lambda: saliency.gradient(w().cnn, w().x_img.double(), 0), BadInput, ("x is float64", "x.float()")),
+    (lambda: shapley.exact(w().mlp, w().x_tab, 1, feature_mask=torch.tensor([0, 10, 20, 20])), BadInput,
+     ("3 group ids", "largest is 20", "torch.unique")),
 ]
 
 

@@ -56,6 +56,7 @@ def percentile_cost(x: Tensor, x_new: Tensor, X_ref: Tensor, kind: str = "percen
     people whose category ranks ≤ r (categories outside the order rank below all).
     """
     _checks.tensor(x, "x", dim=2, shape_hint="(N, D)")
+    _checks.tensor(x_new, "x_new", dim=2, shape_hint="(N, D)")
     _checks.tensor(X_ref, "X_ref", dim=2, shape_hint="(n, D)")
     if x_new.shape != x.shape or X_ref.shape[1] != x.shape[1]:
         raise _checks.BadInput(f"x {tuple(x.shape)}, x_new {tuple(x_new.shape)} and X_ref "
@@ -579,6 +580,11 @@ class AdditiveSCM:
         from sklearn.base import clone
         from sklearn.linear_model import LinearRegression
         _checks.tensor(X, "X", dim=2, shape_hint="(n, D)")
+        if regressor is not None and not (callable(getattr(regressor, "fit", None))
+                                          and callable(getattr(regressor, "predict", None))):
+            raise _checks.BadInputType(f"regressor must be a scikit-learn regressor (with fit and predict), "
+                                       f"got {type(regressor).__name__}; e.g. "
+                                       "sklearn.linear_model.LinearRegression()")
         if X.shape[1] != self.n_nodes:
             raise _checks.BadInput(f"X has {X.shape[1]} columns but the SCM has {self.n_nodes} nodes (the "
                                    "largest node that parents names, plus one); pass "
@@ -647,6 +653,9 @@ def causal_recourse(model: nn.Module, scm: AdditiveSCM, x: Tensor, grid: Mapping
     if x.shape[1] != scm.n_nodes or X_ref.shape[1] != scm.n_nodes:
         raise _checks.BadInput(f"x {tuple(x.shape)} and X_ref {tuple(X_ref.shape)} need one column per "
                                f"SCM node ({scm.n_nodes})")
+    if not isinstance(grid, Mapping):
+        raise _checks.BadInputType(f"grid must be a dict {{node: [values to try]}}, got {type(grid).__name__}; "
+                                   "e.g. {1: [10, 12, 14], 3: [0.5, 1.0]}")
     nodes = list(grid)
     unknown = [j for j in nodes if not (isinstance(j, (int, np.integer)) and 0 <= j < scm.n_nodes)]
     if unknown:

@@ -41,7 +41,8 @@ def _targets(target: int | Tensor, n: int, device) -> Tensor:
 def _forward(model: nn.Module, x: Tensor) -> Tensor:
     try:
         out = model(x)
-    except RuntimeError as e:  # a shape the model cannot take
+    except RuntimeError as e:  # a dtype or a shape the model cannot take
+        _checks.same_dtype(x, model)                # float64 x, float32 model: says .float()
         raise _checks.BadInput(f"the model rejected x of shape {tuple(x.shape)}: {e}. A single "
                                "sample needs a batch dimension: x.unsqueeze(0)") from e
     if out.dim() != 2:

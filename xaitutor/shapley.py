@@ -168,6 +168,10 @@ def exact(model: nn.Module, x: Tensor, target: int | Tensor, feature_mask: Tenso
     :func:`sampling`)."""
     t, mask, m, b = _setup(model, x, target, feature_mask, baseline)
     _batch_size(batch_size)
+    if m > MAX_EXACT and (used := int(mask.unique().numel())) < m:
+        raise _checks.BadInput(f"feature_mask uses {used} group ids but its largest is {m - 1}: ids count "
+                               f"as features 0..{m - 1}, gaps included (M = {m}); renumber them "
+                               "0..K-1 with torch.unique(feature_mask, return_inverse=True)[1]")
     if m > MAX_EXACT:
         raise _checks.BadInput(f"exact enumerates 2^M coalitions and x has M = {m} features "
                                f"(2^{m} model calls per sample); exact handles at most M = "
