@@ -80,3 +80,16 @@ def test_bad_input_is_explained(digits_setup):
         latent.train_vae(torch.randn(10, 4), epochs=1, progress=False)
     with pytest.raises(ValueError, match="mixed"):
         latent.VAE(4, likelihood="mixed")
+
+
+def test_kl_divergence_equals_torch_distributions():
+    """Issue 24, §2: the closed-form KL term losing its "− 1" was noticed by notebook 05 only.
+    Against torch.distributions' KL(N(μ, σ²) ‖ N(0, 1)), summed over the latent dimensions;
+    zero at μ = 0, σ = 1."""
+    from torch.distributions import Normal, kl_divergence
+    g = torch.Generator().manual_seed(0)
+    mu, logvar = torch.randn(16, 3, generator=g, dtype=torch.float64), torch.randn(16, 3, generator=g,
+                                                                                   dtype=torch.float64)
+    reference = kl_divergence(Normal(mu, (0.5 * logvar).exp()), Normal(0.0, 1.0)).sum(1)
+    assert torch.allclose(latent.kl_divergence(mu, logvar), reference, atol=1e-12)
+    assert latent.kl_divergence(torch.zeros(2, 3), torch.zeros(2, 3)).abs().max() == 0

@@ -300,3 +300,34 @@ def test_recourse_leaves_a_frozen_model_frozen(credit):
     finally:
         for p in model.parameters():
             p.requires_grad_(True)
+
+
+def test_options_move_one_way_features_only_their_way(credit):
+    """Issue 24, §2: ActionSet ignoring its one-way rules passed every other test here. A
+    numeric feature that may only fall (duration) offers only lower values, an ordered
+    category that may only rise (savings) only higher ranks — for every person who has room
+    to move both ways — and the unrestricted twin offers both directions."""
+    model, x, y, enc, _, _ = credit
+    order = ["little", "moderate", "quite rich", "rich"]
+    kwargs = dict(immutable=("age", "sex", "job", "housing", "purpose", "checking_account"),
+                  order={"saving_accounts": order}, forbidden={"saving_accounts": ["not_known"]})
+    one_way = ActionSet.from_data(x, enc, one_way={"saving_accounts": 1, "duration": -1}, **kwargs)
+    free = ActionSet.from_data(x, enc, **kwargs)
+    names = [f.name for f in one_way.features]
+    dur, sav = names.index("duration"), names.index("saving_accounts")
+    rows = enc.decode(x)
+    checked = 0
+    for i in range(len(x)):
+        if rows[i]["saving_accounts"] not in ("moderate", "quite rich"):      # room both ways
+            continue
+        offered = {j: (values, labels) for j, values, labels in one_way.options(x[i])}
+        both = {j: (values, labels) for j, values, labels in free.options(x[i])}
+        now = x[i, enc.columns_of("duration")[0]].item()
+        if not ((both[dur][0][:, 0] > now).any() and (both[dur][0][:, 0] < now).any()):
+            continue                                                       # at an end of the grid
+        assert (offered[dur][0][:, 0] < now).all(), "duration may only fall"
+        rank = order.index(rows[i]["saving_accounts"])
+        assert all(order.index(label) > rank for label in offered[sav][1]), offered[sav][1]
+        assert any(order.index(label) < rank for label in both[sav][1] if label in order)
+        checked += 1
+    assert checked >= 20
