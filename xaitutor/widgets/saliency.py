@@ -74,6 +74,18 @@ def saliency_explorer(model: torch.nn.Module, x: Tensor, y: Tensor, layer: torch
                   {"index": index, "method": method, **knobs}, show)
 
 
+def deletion_frame(x: Tensor, a: Tensor, step: int, n_steps: int, mode: str = "deletion") -> Tensor:
+    """The image ``x`` ``(C, H, W)`` at ``step`` of ``n_steps`` of a deletion (insertion)
+    run: the ``step / n_steps`` share of pixels that ``a`` ranks *most* important set to 0
+    (kept, the rest set to 0), as ``metrics.deletion_curve`` deletes them."""
+    order = metrics.pixel_map(a[None])[0].flatten().argsort(descending=True)
+    k = round(step * x[0].numel() / n_steps)
+    chosen = torch.zeros(x[0].numel(), dtype=torch.bool, device=x.device)
+    chosen[order[:k]] = True
+    chosen = chosen.view(x.shape[1:])
+    return torch.where(chosen, 0.0, x) if mode == "deletion" else torch.where(chosen, x, 0.0)
+
+
 def deletion_explorer(model: torch.nn.Module, x: Tensor, y: Tensor, layer: torch.nn.Module,
                       n_steps: int = 16) -> widgets.VBox:
     """Delete (or insert) pixels in the order a method ranks them and watch the class
@@ -98,12 +110,7 @@ def deletion_explorer(model: torch.nn.Module, x: Tensor, y: Tensor, layer: torch
             a = saliency.explain(method.value, model, xi, t, layer=layer)
         curve = metrics.deletion_curve(model, xi, t, a, n_steps=n_steps, mode=mode.value)[0].cpu()
         area = metrics.auc(curve[None]).item()
-        order = metrics.pixel_map(a)[0].flatten().argsort(descending=True)
-        k = round(step.value * xi[0, 0].numel() / n_steps)
-        keep = torch.zeros(xi[0, 0].numel(), dtype=torch.bool, device=xi.device)
-        keep[order[:k]] = True
-        keep = keep.view(xi.shape[2:])
-        shown = torch.where(keep, 0.0, xi[0]) if mode.value == "deletion" else torch.where(keep, xi[0], 0.0)
+        shown = deletion_frame(xi[0], a[0], step.value, n_steps, mode.value)
         fig = Figure(figsize=(7.5, 3.4), layout="constrained")
         ax0, ax1 = fig.subplots(1, 2, width_ratios=[1.6, 1])
         fractions, curve = torch.linspace(0, 1, n_steps + 1).numpy(), curve.numpy()
