@@ -4,6 +4,10 @@ error to the exact Shapley values.
     python benchmarks/shapley.py            # 16 digits, median of 3 runs
     python benchmarks/shapley.py --quick    # 4 digits, one run
 
+Then KernelSHAP's accuracy at equal numbers of model calls, ours against shap's
+``KernelExplainer`` (if shap is installed: ``pip install -e ".[peers]"``) and Captum's
+``KernelShap``, on the same games (each digit's 12 superpixels), mean over 5 seeds.
+
 The model is the course's digit CNN, trained for a few epochs (the error of an
 estimator depends on the game, so on a trained model); the features are SLIC
 superpixels of test digits that have exactly 12 of them (exact values: 2^12 = 4,096
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import logging
 import time
 import warnings
 
@@ -31,6 +36,7 @@ from captum.attr import FeatureAblation, KernelShap, Lime, ShapleyValues, Shaple
 from xaitutor import data, models, saliency, shapley
 
 warnings.filterwarnings("ignore", message="You are providing multiple inputs for Lime")
+logging.getLogger("shap").setLevel(logging.ERROR)
 
 
 def timed(fn, repeats: int):
@@ -115,7 +121,7 @@ def main() -> None:
                     yield next(samples)[None]
 
             def kernel(_, __, zi, **kwargs):
-                return torch.exp(-(1 - torch.sqrt(zi.sum() / zi.numel())) ** 2 / 0.25 ** 2)
+                return torch.exp(-(1 - torch.sqrt(zi.sum() / zi.numel())) ** 2 / (2 * 0.25 ** 2))
 
             out.append(Lime(model, interpretable_model=SkLearnRidge(alpha=1.0), similarity_func=kernel,
                             perturb_func=coalitions).attribute(x[i:i + 1], target=t[i:i + 1],
@@ -149,6 +155,54 @@ def main() -> None:
         ratio = None if ms_c is None else ms_o / ms_c
         print(f"| {name} | {fmt(ms_o, '.0f')} | {fmt(ms_c, '.0f')} | {fmt(ratio, '.2f')} | "
               f"{fmt(e_o, '.3f')} | {fmt(e_c, '.3f')} | {note} |")
+    kernel_shap_accuracy(model, x, t, seg, ref, seeds=2 if args.quick else 5)
+
+
+def kernel_shap_accuracy(model, x, t, seg, ref, seeds: int = 5) -> None:
+    """Error to the exact values at equal budgets: ours, shap's and Captum's KernelSHAP."""
+    try:
+        import numpy as np
+        import shap
+    except ImportError:
+        shap = None
+    m = int(seg.max()) + 1
+
+    def shap_values(budget: int, seed: int) -> torch.Tensor:
+        rows = []
+        for i in range(len(x)):
+            def game(z, i=i):
+                return shapley.coalition_values(model, x[i:i + 1], t[i:i + 1], torch.as_tensor(z).bool(),
+                                                seg[i:i + 1])[0].double().numpy()
+            np.random.seed(seed)
+            explainer = shap.KernelExplainer(game, np.zeros((1, m)))
+            rows.append(explainer.shap_values(np.ones((1, m)), nsamples=budget, l1_reg=False, silent=True)[0])
+        return torch.as_tensor(np.array(rows))
+
+    def captum_values(budget: int, seed: int) -> torch.Tensor:
+        torch.manual_seed(seed)
+        return KernelShap(model).attribute(x, target=t, feature_mask=seg, n_samples=budget,
+                                           perturbations_per_eval=budget)
+
+    print(f"\nKernelSHAP at equal model calls per digit (+2 for ∅ and N): ‖estimate − exact‖ / ‖exact‖, "
+          f"mean over {len(x)} digits × {seeds} seeds" + ("" if shap else " (shap not installed)") + ".\n")
+    print("| coalitions | xaitutor | shap KernelExplainer | Captum KernelShap | ours / shap |")
+    print("|---|---|---|---|---|")
+    for budget in (32, 64, 128, 256, 512, 1024):
+        ours = statistics.mean(_group_error(shapley.group_values(
+            shapley.kernel_shap(model, x, t, seg, n_samples=budget, seed=s), seg), ref) for s in range(seeds))
+        captum = statistics.mean(_group_error(shapley.group_values(captum_values(budget, s), seg), ref)
+                                 for s in range(seeds))
+        theirs = None
+        if shap is not None:
+            theirs = statistics.mean(_group_error(shap_values(budget, s), ref) for s in range(seeds))
+        ratio = "—" if theirs is None else f"{ours / theirs:.2f}"
+        print(f"| {budget} | {ours:.4f} | {'—' if theirs is None else format(theirs, '.4f')} | "
+              f"{captum:.4f} | {ratio} |")
+
+
+def _group_error(values: torch.Tensor, ref: torch.Tensor) -> float:
+    """Mean relative error of group values ``(N, M)`` to ``ref``."""
+    return ((values.double() - ref).norm(dim=1) / ref.norm(dim=1)).mean().item()
 
 
 if __name__ == "__main__":

@@ -585,6 +585,9 @@ SHAPLEY_CASES = [
                                                         "torch.as_tensor")),
     (lambda: shapley.banzhaf_from_game(torch.zeros(2, 3)), ValueError, ("2^m entries",)),
     (lambda: shapley.kernel_weights(0), ValueError, ("m", "≥ 1")),
+    (lambda: shapley.kernel_coalitions(1, 10), ValueError, ("m", "≥ 2")),
+    (lambda: shapley.kernel_coalitions(5, 1.5), TypeError, ("n_samples",)),
+    (lambda: shapley.kernel_coalitions(5, 10, seed="a"), TypeError, ("seed",)),
     (lambda: shapley.superpixels(w().x_img[0, 0]), ValueError, ("x must have shape (n, c, h, w)",)),
     (lambda: shapley.superpixels(w().x_img, n_segments=0), ValueError, ("n_segments", "≥ 1")),
     (lambda: shapley.superpixels(w().x_img, compactness=0), ValueError, ("compactness", "> 0")),
@@ -657,8 +660,8 @@ CONTRACT_CASES = [
     (lambda: recourse.causal_recourse(_lin4(), _scm(), w().x_tab, [1.0, 2.0], w().x_tab), BadInputType,
      ("grid must be a dict", "{1: [10, 12, 14]")),
     (lambda: saliency.gradient(w().cnn, w().x_img.double(), 0), BadInput, ("x is float64", "x.float()")),
-    (lambda: shapley.exact(w().mlp, w().x_tab, 1, feature_mask=torch.tensor([0, 10, 20, 20])), BadInput,
-     ("3 group ids", "largest is 20", "torch.unique")),
+    (lambda: shapley.exact(w().cnn, w().x_img, 1, feature_mask=torch.arange(64).view(1, 1, 8, 8) * 3), BadInput,
+     ("M = 64 features", "at most M = 16")),
 ]
 
 

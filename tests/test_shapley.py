@@ -273,19 +273,72 @@ class Spy(nn.Module):
         return torch.zeros(len(x), 2)
 
 
-def test_kernel_shap_draws_sizes_by_the_shapley_kernel_in_complementary_pairs():
-    spy, m = Spy().eval(), 16
+def test_kernel_shap_enumerates_the_sizes_its_budget_covers_and_draws_the_rest_by_the_kernel():
+    """M = 16, 20,000 coalitions: the kernel's mass (∝ 1/(k(M − k)) per size) gives the
+    pairs of sizes (1, 15) … (4, 12) more draws than they have coalitions, so each of those
+    coalitions appears exactly once with its kernel weight (as in shap's KernelExplainer);
+    sizes 5..11 are drawn ∝ the kernel, members uniform, each with its complement, and a
+    repeat adds weight instead of a model call. What kernel_shap sends through the model
+    is exactly this design."""
+    m = 16
+    z, w = shapley.kernel_coalitions(m, 20000, seed=0)
+    spy = Spy().eval()
     shapley.kernel_shap(spy, torch.ones(1, m), 0, n_samples=20000, seed=0)
-    z = torch.cat(spy.seen)[2:].bool()                                      # after ∅ and N
-    assert len(z) == 20000
-    k = torch.arange(1, m, dtype=torch.float64)
-    expected = (m - 1) / (k * (m - k))
-    expected /= expected.sum()                                              # P(|z| = k)
-    observed = torch.bincount(z.sum(1), minlength=m + 1)[1:m].double() / len(z)
-    assert (observed - expected).abs().max() <= 0.015, (observed, expected)
-    assert torch.equal(z[1::2], ~z[0::2])                                   # each with its complement
-    members = z[z.sum(1) == 3].double().mean(0)                             # members uniform
-    assert (members - 3 / m).abs().max() <= 0.03
+    assert torch.equal(torch.cat(spy.seen)[2:].bool(), z)                  # after ∅ and N
+    assert len(z) == 20000 and len(torch.unique(z, dim=0)) == 20000        # distinct
+    sizes = z.sum(1)
+    full = (sizes <= 4) | (sizes >= 12)
+    assert int(full.sum()) == 2 * sum(math.comb(m, k) for k in range(1, 5))
+    torch.testing.assert_close(w[full], shapley.kernel_weights(m)[sizes[full]], atol=1e-15, rtol=0)
+    k = torch.arange(1, m)
+    mass = (m - 1) / (k * (m - k)).double()                                 # per size
+    per_size = torch.zeros(m + 1, dtype=torch.float64).index_add_(0, sizes, w)[1:m]
+    torch.testing.assert_close(per_size.sum(), mass.sum(), atol=1e-12, rtol=0)
+    assert ((per_size - mass).abs() / mass).max() <= 0.05, (per_size, mass)
+    drawn = z[~full]
+    assert torch.equal(drawn[1::2], ~drawn[0::2])                           # each with its complement
+    assert torch.equal(w[~full][1::2], w[~full][0::2])
+    first = drawn[0::2].double()                                            # members uniform
+    assert (first.mean(0) - first.sum(1).mean() / m).abs().max() <= 0.03
+
+
+def _two_segmentations():
+    """Two digits with 7 and 10 SLIC superpixels of their own: (2, 1, 8, 8) ids."""
+    x = data.digits()[0][:40]
+    seg = shapley.superpixels(x, n_segments=10, compactness=0.1)
+    k = seg.flatten(1).amax(1) + 1
+    pick = [int((k == 7).nonzero()[0]), int((k == 10).nonzero()[0])]
+    return x[pick], seg[pick]
+
+
+@pytest.mark.parametrize("method", ["kernel_shap", "sampling", "lime", "exact"])
+def test_each_sample_is_solved_over_its_own_groups(method):
+    """A batch of two images with 7 and 10 superpixels (ids 7..9 absent in the first):
+    each image's values are those it gets alone, and KernelSHAP's stay efficient.
+    Solved over the batch's largest id, the first image's absent ids became players and
+    KernelSHAP lost up to 4.5 % of f(x) − f(baseline) to them."""
+    model = _cnn(47, torch.float64)
+    x, seg = _two_segmentations()
+    x = x.double()
+    f = getattr(shapley, method)
+    kw = {} if method == "exact" else {"n_samples": 64, "seed": 0}
+    both = f(model, x, 1, seg, **kw)
+    for i in range(2):
+        torch.testing.assert_close(both[i:i + 1], f(model, x[i:i + 1], 1, seg[i:i + 1], **kw),
+                                   atol=1e-10, rtol=0)
+    if method in ("kernel_shap", "sampling", "exact"):
+        with torch.no_grad():
+            total = model(x)[:, 1] - model(torch.zeros_like(x))[:, 1]
+        torch.testing.assert_close(shapley.group_values(both, seg).sum(1), total, atol=1e-10, rtol=0)
+
+
+def test_gaps_in_the_group_ids_change_nothing():
+    """Ids {0, 10, 20} are three features, as {0, 1, 2} are."""
+    model = _mlp(4, seed=48, dtype=torch.float64)
+    x = torch.randn(2, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(49))
+    dense, gappy = torch.tensor([0, 1, 2, 2]), torch.tensor([0, 10, 20, 20])
+    for f in (shapley.exact, shapley.kernel_shap, shapley.sampling, shapley.lime):
+        torch.testing.assert_close(f(model, x, 1, gappy), f(model, x, 1, dense), atol=1e-12, rtol=0)
 
 
 def test_captums_kernel_shap_estimates_the_same_values():
@@ -320,7 +373,7 @@ def test_same_seed_same_estimate_other_seed_other_estimate():
 def _kernel(z: np.ndarray, width: float) -> np.ndarray:
     size = z.sum(1)
     d = np.where(size > 0, 1 - np.sqrt(size / z.shape[1]), 1.0)
-    return np.exp(-d ** 2 / width ** 2)
+    return np.exp(-d ** 2 / (2 * width ** 2))                                # lime's √exp(−d²/w²)
 
 
 def test_lime_on_a_linear_model_equals_the_closed_form_weighted_ridge():
@@ -390,6 +443,32 @@ def test_lime_equals_captums_lime_given_the_same_samples_kernel_and_ridge():
                   perturb_func=perturb).attribute(x, target=1, feature_mask=mask, n_samples=300,
                                                   perturbations_per_eval=50)
     torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-4)          # Captum fits in float32
+
+
+def test_lime_equals_the_lime_packages_image_explainer_at_the_same_kernel_width():
+    """The real ``lime.lime_image.LimeImageExplainer`` (its default kernel width 0.25 and
+    Ridge(alpha=1)) on our model, our superpixels and a black baseline, given its own
+    random coalitions: the same coefficients. With the old kernel exp(−d²/w²) they
+    differed by up to 10 % of the largest coefficient."""
+    from lime.lime_image import LimeImageExplainer
+    model = _cnn(45, torch.float64)
+    x = torch.rand(1, 1, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(46))
+    mask = _blocks(size=3)                                                  # 9 superpixels
+
+    def classifier(images):                                                 # (B, H, W, 3) → probs
+        with torch.no_grad():
+            return model(torch.as_tensor(images[..., :1]).permute(0, 3, 1, 2)).numpy()
+    explanation = LimeImageExplainer(random_state=7, feature_selection="none").explain_instance(
+        x[0, 0].numpy(), classifier, labels=(2,), top_labels=None, hide_color=0, num_features=9,
+        num_samples=400, batch_size=400, segmentation_fn=lambda image: mask[0, 0].numpy(), random_seed=0)
+    theirs = np.zeros(9)
+    for feature, weight in explanation.local_exp[2]:
+        theirs[feature] = weight
+    z = np.random.RandomState(7).randint(0, 2, 400 * 9).reshape(400, 9)     # lime's own draw
+    z[0] = 1
+    ours = shapley.lime(model, x, 2, mask, coalitions=torch.as_tensor(z).bool())
+    np.testing.assert_allclose(shapley.group_values(ours, mask)[0].numpy(), theirs, atol=1e-9)
+    assert np.abs(theirs).max() > 1e-2
 
 
 def test_lime_with_a_flat_kernel_over_every_coalition_gives_banzhaf_values():

@@ -20,6 +20,7 @@ a ``seed`` and give the same result for the same seed.
 """
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -30,7 +31,7 @@ from . import _checks
 from ._batching import batched
 from .saliency import _check_baseline, _check_model_and_x, _forward, _pick, _targets
 
-__all__ = ["MAX_EXACT", "coalitions", "from_game", "banzhaf_from_game", "kernel_weights",
+__all__ = ["MAX_EXACT", "coalitions", "from_game", "banzhaf_from_game", "kernel_weights", "kernel_coalitions",
            "coalition_values", "exact", "sampling", "kernel_shap", "lime", "superpixels",
            "patches", "group_values", "METHODS", "explain"]
 
@@ -139,6 +140,25 @@ def _batch_size(batch_size) -> None:
     _checks.optional_batch_size(batch_size)
 
 
+def _own_groups(x: Tensor, mask: Tensor, m: int, solve) -> Tensor:
+    """Solve every sample's game over the groups *it* has. Samples whose masks use the
+    same set of ids (all of them, for a shared mask) are solved together:
+    ``solve(rows, local_mask, k)`` gets their rows, their mask renumbered 0..k−1 and k,
+    and returns ``(len(rows), k)`` group values, spread here over the elements. An id a
+    sample lacks (per-image superpixels, gaps in the ids) is not a player of its game,
+    so it cannot absorb part of the total, and no sample's values depend on its batch."""
+    present = torch.zeros(len(x), m, dtype=torch.bool, device=x.device)
+    present.scatter_(1, mask, True)
+    kinds, which = torch.unique(present, dim=0, return_inverse=True)
+    out = torch.empty_like(x)
+    for j, used in enumerate(kinds):
+        rows = (which == j).nonzero().flatten()
+        ids = used.nonzero().flatten()
+        local = torch.searchsorted(ids, mask[rows])
+        out[rows] = _spread(solve(rows, local, len(ids)), local, x[rows])
+    return out
+
+
 def coalition_values(model: nn.Module, x: Tensor, target: int | Tensor, coalitions: Tensor,
                      feature_mask: Tensor | None = None, baseline: float | Tensor = 0.0,
                      batch_size: int | None = 4096) -> Tensor:
@@ -163,23 +183,23 @@ def exact(model: nn.Module, x: Tensor, target: int | Tensor, feature_mask: Tenso
           baseline: float | Tensor = 0.0, batch_size: int | None = 4096) -> Tensor:
     """Exact Shapley values (Shapley 1953) of the game v(S) = f(x_S, baseline_rest): all
     2^M coalitions through the model (batched), then :func:`from_game`. Efficient to
-    round-off: a sample's values over its groups sum to f(x) − f(baseline). Refuses more
-    than :data:`MAX_EXACT` features (group them, or estimate: :func:`kernel_shap`,
+    round-off: a sample's values over its groups sum to f(x) − f(baseline). M counts the
+    groups a sample has (ids it lacks are not players). Refuses more than
+    :data:`MAX_EXACT` features (group them, or estimate: :func:`kernel_shap`,
     :func:`sampling`)."""
     t, mask, m, b = _setup(model, x, target, feature_mask, baseline)
     _batch_size(batch_size)
-    if m > MAX_EXACT and (used := int(mask.unique().numel())) < m:
-        raise _checks.BadInput(f"feature_mask uses {used} group ids but its largest is {m - 1}: ids count "
-                               f"as features 0..{m - 1}, gaps included (M = {m}); renumber them "
-                               "0..K-1 with torch.unique(feature_mask, return_inverse=True)[1]")
-    if m > MAX_EXACT:
-        raise _checks.BadInput(f"exact enumerates 2^M coalitions and x has M = {m} features "
-                               f"(2^{m} model calls per sample); exact handles at most M = "
-                               f"{MAX_EXACT}: group the features with feature_mask (superpixels, "
-                               "patches) or estimate the values with kernel_shap(...) or "
-                               "sampling(...)")
-    v = _game(model, x, t, b, mask, coalitions(m, x.device), batch_size)   # (N, 2^M)
-    return _spread(from_game(v), mask, x)
+
+    def solve(rows: Tensor, local: Tensor, k: int) -> Tensor:
+        if k > MAX_EXACT:
+            raise _checks.BadInput(
+                f"exact enumerates 2^M coalitions and x has M = {k} features (2^{k} model "
+                f"calls per sample); exact handles at most M = {MAX_EXACT}: group the features "
+                "with feature_mask (superpixels, patches) or estimate the values with "
+                "kernel_shap(...) or sampling(...)")
+        v = _game(model, x[rows], t[rows], b[rows], local, coalitions(k, x.device), batch_size)
+        return from_game(v)                                                 # (n, k)
+    return _own_groups(x, mask, m, solve)
 
 
 def _generator(seed) -> torch.Generator:
@@ -196,34 +216,78 @@ def sampling(model: nn.Module, x: Tensor, target: int | Tensor,
     telescope to v(N) − v(∅)). Costs n_samples·(M − 1) + 2 model calls per sample.
 
     The orders are ``torch.randperm(M)`` from a generator seeded with ``seed``: the same
-    orders as Captum's ``ShapleyValueSampling`` after ``torch.manual_seed(seed)``, so
-    the two agree to float precision."""
+    orders as Captum's ``ShapleyValueSampling`` after ``torch.manual_seed(seed)`` (when
+    every sample has all M groups), so the two agree to float precision."""
     t, mask, m, b = _setup(model, x, target, feature_mask, baseline)
     _batch_size(batch_size)
     _checks.positive_int(n_samples, "n_samples")
-    g = _generator(seed)
-    perms = torch.stack([torch.randperm(m, generator=g) for _ in range(n_samples)]).to(x.device)
-    rank = perms.argsort(1)                                                 # position of i
-    steps = torch.arange(1, m, device=x.device)                            # inner prefixes
-    inner = rank[:, None, :] < steps[None, :, None]                         # (S, M−1, M)
-    ends = coalitions(1, x.device).expand(2, m)                             # ∅ and N
-    v = _game(model, x, t, b, mask, torch.cat([ends, inner.reshape(-1, m)]), batch_size)
-    v_prefix = torch.cat([v[:, :1].expand(-1, n_samples)[..., None],        # (N, S, M + 1)
-                          v[:, 2:].view(len(x), n_samples, m - 1),
-                          v[:, 1:2].expand(-1, n_samples)[..., None]], 2).double()
-    gains = v_prefix[..., 1:] - v_prefix[..., :-1]                          # j-th added feature
-    phi = torch.zeros_like(gains).scatter_(2, perms.expand(len(x), -1, -1), gains).mean(1)
-    return _spread(phi, mask, x)
+
+    def solve(rows: Tensor, local: Tensor, k: int) -> Tensor:
+        g = _generator(seed)
+        perms = torch.stack([torch.randperm(k, generator=g) for _ in range(n_samples)]).to(x.device)
+        steps = torch.arange(1, k, device=x.device)                        # inner prefixes
+        inner = perms.argsort(1)[:, None, :] < steps[None, :, None]         # (S, k−1, k)
+        ends = coalitions(1, x.device).expand(2, k)                         # ∅ and N
+        v = _game(model, x[rows], t[rows], b[rows], local, torch.cat([ends, inner.reshape(-1, k)]),
+                  batch_size)
+        n = len(rows)
+        v_prefix = torch.cat([v[:, :1].expand(-1, n_samples)[..., None],    # (n, S, k + 1)
+                              v[:, 2:].view(n, n_samples, k - 1),
+                              v[:, 1:2].expand(-1, n_samples)[..., None]], 2).double()
+        gains = v_prefix[..., 1:] - v_prefix[..., :-1]                      # j-th added feature
+        return torch.zeros_like(gains).scatter_(2, perms.expand(n, -1, -1), gains).mean(1)
+    return _own_groups(x, mask, m, solve)
 
 
-def _sample_coalitions(m: int, n_pairs: int, g: torch.Generator) -> Tensor:
-    """``n_pairs`` coalitions with |S| = k drawn with probability ∝ (M − 1)/(k(M − k)),
-    members uniform, each followed by its complement (paired sampling): ``(2·n_pairs, M)``."""
-    k = torch.arange(1, m, dtype=torch.float64)
-    size = torch.multinomial((m - 1) / (k * (m - k)), n_pairs, replacement=True, generator=g) + 1
-    order = torch.rand(n_pairs, m, generator=g).argsort(1)
-    z = order < size[:, None]                                               # k random members
-    return torch.stack([z, ~z], 1).reshape(-1, m)
+def kernel_coalitions(m: int, n_samples: int, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """The design of :func:`kernel_shap`: ``n_samples`` distinct coalitions of ``m``
+    features, ``(K, m)`` bool, and their weights ``(K,)`` float64.
+
+    The Shapley kernel puts mass μ(k) = (M − 1)/(k(M − k)) on the coalitions of size k.
+    Sizes are taken in pairs (k, M − k) from the outside in; a pair whose share of the
+    remaining budget covers all its coalitions is enumerated, each with its kernel weight
+    μ(k)/C(M, k). The rest are drawn, sizes ∝ μ and members uniform, each with its
+    complement (Covert & Lee 2021), until the budget holds that many *distinct* coalitions
+    (a repeat costs no model call: it adds weight), every draw weighing the remaining mass
+    / the number of draws. Enumerating first and paying only for distinct coalitions is
+    what shap's ``KernelExplainer`` does."""
+    _checks.positive_int(m, "m", minimum=2)
+    _checks.positive_int(n_samples, "n_samples", minimum=2)
+    mass = {k: (m - 1) / (k * (m - k)) for k in range(1, m)}
+    left, budget, k = sum(mass.values()), n_samples, 1
+    z, w = [torch.zeros(0, m, dtype=torch.bool)], [torch.zeros(0, dtype=torch.float64)]
+    while k <= m - k:
+        sizes = sorted({k, m - k})
+        count, pair = sum(math.comb(m, s) for s in sizes), sum(mass[s] for s in sizes)
+        if budget * pair / left < count - 1e-9:
+            break
+        for s in sizes:
+            members = torch.tensor(list(itertools.combinations(range(m), s)))   # (C(M, s), s)
+            z.append(torch.zeros(len(members), m, dtype=torch.bool).scatter_(1, members, True))
+            w.append(torch.full((len(members),), mass[s] / math.comb(m, s), dtype=torch.float64))
+        budget, left, k = budget - count, left - pair, k + 1
+    if k <= m - k and budget >= 2:
+        drawn, counts = _draw_pairs(m, torch.arange(k, m - k + 1), mass, budget // 2, _generator(seed))
+        z.append(torch.stack([drawn, ~drawn], 1).reshape(-1, m))             # each, its complement
+        w.append((counts * left / (2 * counts.sum())).repeat_interleave(2))
+    return torch.cat(z), torch.cat(w)
+
+
+def _draw_pairs(m: int, sizes: Tensor, mass: dict, n_pairs: int, g: torch.Generator):
+    """Distinct complementary pairs drawn with size ∝ ``mass`` over ``sizes``: up to
+    ``n_pairs`` of them from at most 4·n_pairs draws; returns (one coalition of each
+    pair, how often each pair was drawn)."""
+    p = torch.tensor([mass[int(s)] for s in sizes], dtype=torch.float64)
+    size = sizes[torch.multinomial(p, 4 * n_pairs, replacement=True, generator=g)]
+    draws = torch.rand(4 * n_pairs, m, generator=g).argsort(1) < size[:, None]
+    seen: dict[bytes, list] = {}                                   # pair → [first drawn, count]
+    for i, one in enumerate(draws.numpy()):
+        key = (one if one[0] else ~one).tobytes()                  # the pair, either way round
+        if key not in seen and len(seen) == n_pairs:
+            break
+        seen.setdefault(key, [i, 0])[1] += 1
+    first, counts = torch.tensor(list(seen.values()), dtype=torch.long).T
+    return draws[first], counts.double()
 
 
 def _constrained_lstsq(z: Tensor, y: Tensor, w: Tensor, total: Tensor) -> Tensor:
@@ -246,32 +310,45 @@ def kernel_shap(model: nn.Module, x: Tensor, target: int | Tensor,
     least-squares fit g(z) = v(∅) + Σ_i φ_i z_i of the game with the Shapley kernel
     π(|z|) (:func:`kernel_weights`) as weights and g(1) = v(N) as a constraint.
 
-    ``n_samples`` coalitions are drawn with size k ∝ (M − 1)/(k(M − k)) (the kernel
-    summed over the C(M, k) coalitions of that size), members uniformly, in pairs with
-    their complements (Covert & Lee 2021); the fit then has unit weights, and the
-    efficiency constraint Σφ = v(N) − v(∅) is solved exactly with a Lagrange multiplier.
-    When ``n_samples`` ≥ 2^M − 2 every coalition is used once with its kernel weight
-    and the result is the exact Shapley value. Costs n_samples + 2 model calls per
-    sample (n_samples rounded down to even)."""
+    ``n_samples`` coalitions: the sizes whose kernel mass the budget covers are
+    enumerated with their kernel weights, the rest drawn with size ∝ (M − 1)/(k(M − k))
+    in pairs with their complements (:func:`kernel_coalitions`); the efficiency
+    constraint Σφ = v(N) − v(∅) is solved exactly with a Lagrange multiplier. When
+    ``n_samples`` ≥ 2^M − 2 every coalition is enumerated and the result is the exact
+    Shapley value. Each sample is solved over its own groups. Costs about
+    n_samples + 2 model calls per sample."""
     t, mask, m, b = _setup(model, x, target, feature_mask, baseline)
     _batch_size(batch_size)
     _checks.positive_int(n_samples, "n_samples", minimum=2)
-    g = _generator(seed)
-    ends = _game(model, x, t, b, mask, coalitions(1, x.device).expand(2, m), batch_size).double()
-    total = ends[:, 1] - ends[:, 0]                                         # v(N) − v(∅)
-    if m == 1:
-        return _spread(total[:, None], mask, x)
-    if n_samples >= 2 ** m - 2:                                             # enumerate them all
-        z = coalitions(m, x.device)[1:-1]
-        w = kernel_weights(m).to(x.device)[z.sum(1)]
-    else:
-        z = _sample_coalitions(m, n_samples // 2, g).to(x.device)
-        w = torch.ones(len(z), dtype=torch.float64, device=x.device)
-    y = _game(model, x, t, b, mask, z, batch_size).double() - ends[:, :1]   # (N, K)
-    return _spread(_constrained_lstsq(z, y.T, w, total), mask, x)
+
+    def solve(rows: Tensor, local: Tensor, k: int) -> Tensor:
+        xr, tr, br = x[rows], t[rows], b[rows]
+        ends = _game(model, xr, tr, br, local, coalitions(1, x.device).expand(2, k), batch_size)
+        ends = ends.double()
+        total = ends[:, 1] - ends[:, 0]                                     # v(N) − v(∅)
+        if k == 1:
+            return total[:, None]
+        z, w = kernel_coalitions(k, n_samples, seed)
+        z, w = z.to(x.device), w.to(x.device)
+        y = _game(model, xr, tr, br, local, z, batch_size).double() - ends[:, :1]   # (n, K)
+        return _constrained_lstsq(z, y.T, w, total)
+    return _own_groups(x, mask, m, solve)
 
 
 # --- LIME ---------------------------------------------------------------------------------------
+
+def _lime_coalitions(coalitions, m: int, n_samples: int, seed) -> Tensor:
+    if coalitions is None:
+        _checks.positive_int(n_samples, "n_samples", minimum=2)
+        z = torch.rand(n_samples, m, generator=_generator(seed)) < 0.5
+        z[0] = True
+        return z
+    if not isinstance(coalitions, Tensor) or coalitions.dtype != torch.bool or \
+            coalitions.dim() != 2 or coalitions.shape[1] != m:
+        raise _checks.BadInput(f"coalitions must be a bool tensor of shape (K, {m}) (one column "
+                               f"per feature), got {getattr(coalitions, 'shape', coalitions)!r}")
+    return coalitions
+
 
 def lime(model: nn.Module, x: Tensor, target: int | Tensor, feature_mask: Tensor | None = None,
          baseline: float | Tensor = 0.0, n_samples: int = 1000, kernel_width: float = 0.25,
@@ -282,38 +359,33 @@ def lime(model: nn.Module, x: Tensor, target: int | Tensor, feature_mask: Tensor
 
         min_w  Σ_z π(z) (v(z) − g(z))² + alpha·‖w‖²     (w₀ not penalised),
 
-    with weights π(z) = exp(−D(z)² / kernel_width²), D(z) the cosine distance between
-    z and the all-ones coalition (x itself) — the kernel of LIME's image explainer
-    (Captum's exponential kernel with width kernel_width/√2, applied to z). ``n_samples``
-    coalitions: the first is x itself, the others keep each feature with probability ½
-    (as Captum's ``Lime``); or pass your own ``coalitions`` (K, M) bool. Returns the
-    coefficients w, spread over the groups. They need not sum to f(x) − f(baseline)."""
+    with weights π(z) = exp(−D(z)² / (2·kernel_width²)), D(z) the cosine distance between
+    z and the all-ones coalition (x itself): the kernel of the lime package's image
+    explainer (√exp(−D²/width²)) and Captum's exponential kernel, at the same width and
+    the same default 0.25. ``n_samples`` coalitions: the first is x itself, the others keep
+    each feature with probability ½ (as lime and Captum's ``Lime``); or pass your own
+    ``coalitions`` (K, M) bool (column i: group id i). Returns the coefficients w, spread
+    over the groups. They need not sum to f(x) − f(baseline)."""
     t, mask, m, b = _setup(model, x, target, feature_mask, baseline)
     _batch_size(batch_size)
     _checks.positive(kernel_width, "kernel_width")
     _checks.non_negative(alpha, "alpha")
-    if coalitions is None:
-        _checks.positive_int(n_samples, "n_samples", minimum=2)
-        g = _generator(seed)
-        z = torch.rand(n_samples, m, generator=g) < 0.5
-        z[0] = True
-    else:
-        if not isinstance(coalitions, Tensor) or coalitions.dtype != torch.bool or \
-                coalitions.dim() != 2 or coalitions.shape[1] != m:
-            raise _checks.BadInput(f"coalitions must be a bool tensor of shape (K, {m}) (one column "
-                                   f"per feature), got {getattr(coalitions, 'shape', coalitions)!r}")
-        z = coalitions
-    z = z.to(x.device)
-    size = z.sum(1).double()
-    distance = torch.where(size > 0, 1 - torch.sqrt(size / m), torch.ones_like(size))
-    w = torch.exp(-distance ** 2 / kernel_width ** 2)                       # (K,)
-    y = _game(model, x, t, b, mask, z, batch_size).double().T              # (K, N)
-    zd = z.double()
-    zc = zd - (w @ zd) / w.sum()                                            # weighted centring
-    yc = y - (w @ y) / w.sum()
-    a = (zc.T * w) @ zc + alpha * torch.eye(m, dtype=torch.float64, device=x.device)
-    coef = torch.linalg.lstsq(a, (zc.T * w) @ yc).solution                 # (M, N)
-    return _spread(coef.T, mask, x)
+    given = _lime_coalitions(coalitions, m, n_samples, seed)
+
+    def solve(rows: Tensor, local: Tensor, k: int) -> Tensor:
+        ids = torch.unique(mask[rows[0]])
+        z = (given[:, ids.cpu()] if coalitions is not None
+             else _lime_coalitions(None, k, n_samples, seed)).to(x.device)
+        size = z.sum(1).double()
+        distance = torch.where(size > 0, 1 - torch.sqrt(size / k), torch.ones_like(size))
+        w = torch.exp(-distance ** 2 / (2 * kernel_width ** 2))              # (K,)
+        y = _game(model, x[rows], t[rows], b[rows], local, z, batch_size).double().T   # (K, n)
+        zd = z.double()
+        zc = zd - (w @ zd) / w.sum()                                        # weighted centring
+        yc = y - (w @ y) / w.sum()
+        a = (zc.T * w) @ zc + alpha * torch.eye(k, dtype=torch.float64, device=x.device)
+        return torch.linalg.lstsq(a, (zc.T * w) @ yc).solution.T            # (n, k)
+    return _own_groups(x, mask, m, solve)
 
 
 # --- what a feature is: superpixels and patches ------------------------------------------------
