@@ -583,6 +583,30 @@ def test_shapley_explorer_exact_map_sums_to_the_score_gap(shape_images):
     assert total == pytest.approx(gap, abs=0.011)
 
 
+def test_shapley_explorer_remembers_each_image_apart(shape_images):
+    """Coming back to a setting answers from memory — but only for the same image: every
+    image's exact map still sums to its own score gap, and its picture is the one a fresh
+    explorer draws for it (a cache keyed without the image served image 0's map)."""
+    from xaitutor.widgets import shapley_explorer
+    model, x, y = shape_images
+
+    def sums(box):
+        text = box.status.value
+        total = float(text.split("Σ attributions ")[1].split(" ")[0])
+        gap = float(text.split("f(x) − f(baseline) ")[1].split(" ")[0].split("<")[0])
+        return total, gap
+    box = shapley_explorer(model, x, y, n_segments=(4, 8), max_exact=12)
+    first = box.image.value
+    for i in (1, 2, 0, 1):
+        box.controls["index"].value = i
+        total, gap = sums(box)
+        assert total == pytest.approx(gap, abs=0.011), (i, total, gap)
+        fresh = shapley_explorer(model, x, y, n_segments=(4, 8), max_exact=12)
+        fresh.controls["index"].value = i
+        assert box.image.value == fresh.image.value
+    assert "kept from before" in box.status.value and box.image.value != first
+
+
 def test_shapley_explorer_refuses_exact_beyond_its_limit_and_keeps_working(shape_images):
     from xaitutor.widgets import shapley_explorer
     model, x, y = shape_images

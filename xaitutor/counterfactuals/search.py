@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import _checks
+from .._batching import batched
 
 __all__ = ["optimize", "Counterfactuals", "median_absolute_deviation", "mad",
            "predict", "check_request", "check_bounds", "check_one_way"]
@@ -567,11 +568,12 @@ def _polish(cf, x, t, w, lam, mu, distance, sparsity, feats, groups, movable, ri
                 blos.append(torch.zeros_like(box_lo[:, None]))
                 bhis.append(torch.zeros_like(box_hi[:, None]))
     cand, obj = solve(torch.cat(starts, 1), torch.cat(blos, 1), torch.cat(bhis, 1))
-    alone = _one_feature_points(x, scores_of, box_lo, box_hi, margin, w)      # (N, D, D)
+    alone = _one_feature_points(x, t, scores, box_lo, box_hi, margin, w)    # (N, J, D)
     if lo is not None:                                                 # x + (hi − x) may round past hi
         alone = torch.maximum(torch.minimum(alone, hi), lo)
     with torch.no_grad():
-        obj0, obj_alone = ranked(cf), ranked(alone)
+        obj0 = ranked(cf)
+        obj_alone = ranked(alone) if alone.shape[1] else obj0[:, None][:, :0]
     obj = torch.cat([obj0[:, None], obj, obj_alone], 1)
     cand = torch.cat([cf[:, None], cand, alone], 1)
     best_obj, arg = obj.min(1)
@@ -604,41 +606,44 @@ def _polish(cf, x, t, w, lam, mu, distance, sparsity, feats, groups, movable, ri
     return best
 
 
-def _one_feature_points(x: Tensor, scores_of, box_lo: Tensor, box_hi: Tensor, margin: float,
-                       w: Tensor, n_grid: int = 24, n_bisect: int = 12) -> Tensor:
-    """For every row of ``x`` ``(N, D)`` and every column j, the smallest change of column
-    j *alone* that reaches ``margin`` (or, where none does, the one with the highest
-    score): ``(N, D, D)``, row i's candidate j in ``[i, j]`` (x itself where j may not
-    move). A line search, exact up to its grid: ``n_grid`` points each way along
+def _one_feature_points(x: Tensor, t: Tensor, scores, box_lo: Tensor, box_hi: Tensor,
+                        margin: float, w: Tensor, n_grid: int = 24, n_bisect: int = 12) -> Tensor:
+    """For every row of ``x`` ``(N, D)`` and every column j that may move in some row,
+    the smallest change of column j *alone* that reaches ``margin`` (or, where none does,
+    the one with the highest score): ``(N, J, D)`` (x itself where a row may not move
+    j). A line search, exact up to its grid: ``n_grid`` points each way along
     [box_lo, box_hi] (ten scale units, 10/w_j, where a side is unbounded), then
     ``n_bisect`` bisections of the first step that crosses the margin. On a curved model
     the sequential LP can miss a one-feature counterfactual that this finds; it is what
-    an L0 price needs to see."""
-    n, d = x.shape
+    an L0 price needs to see. Rows go through the model in slices of about 4,096 points."""
     reach = 10.0 / w
-    lo_ = torch.maximum(box_lo, -reach).clamp_max(0.0)                     # (N, D)
-    hi_ = torch.minimum(box_hi, reach).clamp_min(0.0)
+    lo_all = torch.maximum(box_lo, -reach).clamp_max(0.0)                   # (N, D)
+    hi_all = torch.minimum(box_hi, reach).clamp_min(0.0)
+    cols = ((lo_all < 0) | (hi_all > 0)).any(0).nonzero().flatten()        # (J,)
+    if len(cols) == 0:                                                     # only categories move
+        return x[:, None][:, :0]
     frac = torch.arange(1, n_grid + 1, dtype=x.dtype, device=x.device) / n_grid
-    steps = torch.cat([frac[None, None] * lo_[..., None], frac[None, None] * hi_[..., None]], -1)
-    eye = torch.eye(d, dtype=x.dtype, device=x.device)
+    unit = torch.eye(x.shape[1], dtype=x.dtype, device=x.device)[cols]      # (J, D)
 
-    def at(step: Tensor) -> Tensor:                    # step (N, D, K) along column j → points
-        return x[:, None, None, :] + step[..., None] * eye[None, :, None, :]   # (N, D, K, D)
-
-    with torch.no_grad():
-        s = scores_of(at(steps))                                            # (N, D, 2G)
-        size = steps.abs().masked_fill(s < margin, float("inf"))
-        best_size, first = size.min(-1)                                     # smallest crossing
-        crossed = best_size < float("inf")
-        pick = torch.where(crossed, first, s.argmax(-1))
-        hit = steps.gather(-1, pick[..., None]).squeeze(-1)                 # (N, D)
-        short = torch.where(crossed, hit - hit / n_grid, hit)              # the grid point before
+    def one_slice(xs: Tensor, ts: Tensor, lo_: Tensor, hi_: Tensor) -> Tensor:
+        def score(step: Tensor) -> Tensor:             # step (n, J, K) along each column
+            points = xs[:, None, None, :] + step[..., None] * unit[None, :, None, :]
+            return scores(points, ts[:, None, None].expand(step.shape))
+        steps = torch.cat([frac * lo_[:, cols, None], frac * hi_[:, cols, None]], -1)   # (n, J, 2G)
+        s = score(steps)
+        crossed = (s >= margin).any(-1)
+        first = steps.abs().masked_fill(s < margin, float("inf")).argmin(-1)   # smallest crossing
+        hit = steps.gather(-1, torch.where(crossed, first, s.argmax(-1))[..., None]).squeeze(-1)
+        short = torch.where(crossed, hit - hit / n_grid, hit)               # the grid point before
         for _ in range(n_bisect if bool(crossed.any()) else 0):
             mid = (short + hit) / 2
-            ok = scores_of(at(mid[..., None]))[..., 0] >= margin
-            hit = torch.where(crossed & ok, mid, hit)
-            short = torch.where(crossed & ~ok, mid, short)
-    return x[:, None, :] + hit[..., None] * eye[None]
+            ok = score(mid[..., None])[..., 0] >= margin
+            hit, short = torch.where(crossed & ok, mid, hit), torch.where(crossed & ~ok, mid, short)
+        return xs[:, None, :] + hit[..., None] * unit[None]
+
+    with torch.no_grad():
+        return batched(one_slice, x, t, lo_all, hi_all,
+                       batch_size=max(1, 2 ** 12 // max(1, 2 * n_grid * len(cols))))
 
 
 def sparsity_path(model: nn.Module, x: Tensor, target: int | Tensor, mus, **kwargs) -> list[Counterfactuals]:
