@@ -743,3 +743,80 @@ def test_numpy_scalars_and_ints_are_fine_targets():
     a = saliency.gradient(w().cnn, w().x_img, np.int64(3))
     b = saliency.gradient(w().cnn, w().x_img, torch.tensor(3))
     torch.testing.assert_close(a, b)
+
+
+# --- every count and seed knob, found from the signatures ------------------------------------------
+
+#: A valid call of every public function with a count or seed parameter; each knob of the
+#: signature is then given a wrong type and a wrong value. A new function with such a
+#: parameter must join this table (the test below fails until it does).
+KNOB_CALLS = {
+    "saliency.smoothgrad": lambda **k: saliency.smoothgrad(w().cnn, w().x_img, 0, **{"n_samples": 2, **k}),
+    "saliency.integrated_gradients": lambda **k: saliency.integrated_gradients(w().cnn, w().x_img, 0,
+                                                                               **{"n_steps": 4, **k}),
+    "saliency.ig_alphas_and_weights": lambda **k: saliency.ig_alphas_and_weights(**{"n_steps": 4, **k}),
+    "saliency.occlusion": lambda **k: saliency.occlusion(w().cnn, w().x_img, 0, window=2, stride=2, **k),
+    "saliency.feature_ablation": lambda **k: saliency.feature_ablation(w().cnn, w().x_img, 0, None, **k),
+    "saliency.class_model_visualization": lambda **k: saliency.class_model_visualization(
+        w().cnn, 0, (1, 8, 8), **{"steps": 2, **k}),
+    "saliency.meaningful_perturbation": lambda **k: saliency.meaningful_perturbation(
+        w().cnn, w().x_img, 0, **{"steps": 2, **k}),
+    "saliency.explain": lambda **k: saliency.explain("SmoothGrad", w().cnn, w().x_img, 0, **{"n_samples": 2, **k}),
+    "metrics.deletion_curve": lambda **k: metrics.deletion_curve(w().cnn, w().x_img, 0, torch.rand(6, 1, 8, 8),
+                                                                 **{"n_steps": 4, **k}),
+    "shapley.kernel_coalitions": lambda **k: shapley.kernel_coalitions(**{"m": 5, "n_samples": 10, **k}),
+    "shapley.sampling": lambda **k: shapley.sampling(w().mlp, w().x_tab, 0, **{"n_samples": 2, **k}),
+    "shapley.kernel_shap": lambda **k: shapley.kernel_shap(w().mlp, w().x_tab, 0, **{"n_samples": 6, **k}),
+    "shapley.lime": lambda **k: shapley.lime(w().mlp, w().x_tab, 0, **{"n_samples": 6, **k}),
+    "shapley.exact": lambda **k: shapley.exact(w().mlp, w().x_tab, 0, **k),
+    "shapley.coalition_values": lambda **k: shapley.coalition_values(w().mlp, w().x_tab, 0, shapley.coalitions(4),
+                                                                     **k),
+    "shapley.explain": lambda **k: shapley.explain("KernelSHAP", w().mlp, w().x_tab, 0, **{"n_samples": 6, **k}),
+    "shapley.superpixels": lambda **k: shapley.superpixels(w().x_img, **k),
+    "counterfactuals.optimize": lambda **k: counterfactuals.optimize(w().mlp, w().x_tab, w().other,
+                                                                     **{"steps": 2, **k}),
+    "data.xor": lambda **k: data.xor(20, **k),
+    "data.trigonometry": lambda **k: data.trigonometry(20, **k),
+    "data.dot": lambda **k: data.dot(20, **k),
+    "data.load": lambda **k: data.load("dot", 20, **k),
+    "data.shapes": lambda **k: data.shapes(8, **k),
+    "data.loan_applicants": lambda **k: data.loan_applicants(20, **k),
+    "metrics.randomized_labels": lambda **k: metrics.randomized_labels(w().y_img, **k),
+    "metrics.cascading_randomization": lambda **k: metrics.cascading_randomization(
+        w().cnn, w().x_img, w().y_img, saliency.gradient, **k),
+    "core.train": lambda **k: core.train(lambda xb, yb: w().ce(w().lin(xb), yb), w().lin, w().train, epochs=1,
+                                         progress=False, **k),
+    "data.split": lambda **k: data.split(w().x_tab, w().pred, **k),
+    "core.set_seed": lambda **k: core.set_seed(**{"seed": 0, **k}),
+}
+KNOBS = {"seed": ("a", -1), "n_samples": (2.5, 0), "n_steps": (2.5, 0), "steps": (2.5, 0),
+         "batch_size": (1.5, 0), "n_segments": (2.5, 0)}
+
+
+def _knob_cases():
+    import inspect
+    for key, call in KNOB_CALLS.items():
+        mod, name = key.split(".")
+        params = inspect.signature(getattr(globals()[mod], name)).parameters
+        for knob, (wrong_type, wrong_value) in KNOBS.items():
+            if knob in params:
+                yield pytest.param(call, knob, wrong_type, BadInputType, id=f"{key}-{knob}-type")
+                yield pytest.param(call, knob, wrong_value, BadInput, id=f"{key}-{knob}-value")
+
+
+@pytest.mark.parametrize("call, knob, value, exc", list(_knob_cases()))
+def test_every_count_and_seed_knob_is_checked_at_the_door(call, knob, value, exc):
+    with pytest.raises(exc) as info:
+        call(**{knob: value})
+    assert knob in str(info.value), f"the message {str(info.value)!r} does not name {knob}"
+
+
+def test_the_knob_table_covers_every_public_function_with_a_knob():
+    import inspect
+    modules = {"saliency": saliency, "metrics": metrics, "shapley": shapley, "counterfactuals": counterfactuals,
+               "data": data, "core": core}
+    found = {f"{m}.{name}" for m, mod in modules.items() for name in getattr(mod, "__all__", [])
+             if inspect.isfunction(getattr(mod, name))
+             and set(inspect.signature(getattr(mod, name)).parameters) & {"seed", "n_samples", "n_steps",
+                                                                           "steps", "n_segments"}}
+    assert not found - set(KNOB_CALLS), f"add a valid call to KNOB_CALLS for {sorted(found - set(KNOB_CALLS))}"

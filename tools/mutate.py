@@ -5,16 +5,20 @@ and run the tests that should notice. A mutant the tests let pass is a hole in t
     python tools/mutate.py xaitutor/shapley.py tests/test_shapley.py --sample 40
     python tools/mutate.py xaitutor/recourse.py tests/test_recourse.py --sample 40 --seed 1
 
-Each mutant is written into the module in place and the file is restored afterwards
-(also on Ctrl-C); survivors are listed with their line so that a test can be written.
+The mutants are written into a copy of the project in a temporary folder (the package,
+the tests, pyproject.toml), first on PYTHONPATH there, so the working tree is never
+touched; survivors are listed with their line so that a test can be written.
 """
 from __future__ import annotations
 
 import argparse
 import ast
+import os
 import random
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -71,32 +75,39 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=300)
     args = parser.parse_args()
-    path = Path(args.module)
-    source = path.read_text()
+    root = Path(__file__).resolve().parent.parent
+    source = (root / args.module).read_text()
     all_sites = sites(ast.parse(source))
     chosen = sorted(random.Random(args.seed).sample(all_sites, min(args.sample, len(all_sites))))
     killed, survived = 0, []
-    try:
-        for n, (index, what) in enumerate(chosen, 1):
-            tree = mutate(ast.parse(source), index)
-            node = [nd for k, nd in enumerate(ast.walk(ast.parse(source))) if k == index][0]
-            path.write_text(ast.unparse(tree))
-            start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        for part in ("xaitutor", "tests", "pyproject.toml"):
+            copy = shutil.copytree if (root / part).is_dir() else shutil.copy
+            copy(root / part, Path(tmp) / part)
+        path = Path(tmp) / args.module
+        env = {**os.environ, "PYTHONPATH": tmp}
+
+        def tests_fail() -> bool:
             try:
-                rc = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-n", "0", "-p", "no:randomly",
-                                     "-o", "addopts=", *args.tests], capture_output=True,
-                                    timeout=args.timeout).returncode
+                return subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-n", "0", "-p", "no:randomly",
+                                       "-o", "addopts=", *args.tests], capture_output=True, cwd=tmp, env=env,
+                                      timeout=args.timeout).returncode != 0
             except subprocess.TimeoutExpired:
-                rc = -1                                                 # a hang counts as caught
-            dead = rc != 0
+                return True                                             # a hang counts as caught
+        path.write_text(ast.unparse(ast.parse(source)))
+        if tests_fail():
+            sys.exit(f"the tests fail without any mutant: fix them first ({' '.join(args.tests)})")
+        for n, (index, what) in enumerate(chosen, 1):
+            node = [nd for k, nd in enumerate(ast.walk(ast.parse(source))) if k == index][0]
+            path.write_text(ast.unparse(mutate(ast.parse(source), index)))
+            start = time.perf_counter()
+            dead = tests_fail()
             killed += dead
             if not dead:
-                survived.append(f"{path}:{node.lineno}: {what}")
+                survived.append(f"{args.module}:{node.lineno}: {what}")
             print(f"[{n}/{len(chosen)}] line {node.lineno}: {what}: "
                   f"{'killed' if dead else 'SURVIVED'} ({time.perf_counter() - start:.0f} s)", flush=True)
-    finally:
-        path.write_text(source)
-    print(f"\n{path}: {killed} of {len(chosen)} mutants killed "
+    print(f"\n{args.module}: {killed} of {len(chosen)} mutants killed "
           f"({len(all_sites)} mutable spots in all)")
     for s in survived:
         print("  survived:", s)

@@ -18,8 +18,7 @@ __all__ = ["set_seed", "get_device", "check", "expect", "max_abs_diff", "train",
 
 def set_seed(seed: int = 0) -> None:
     """Seed Python, NumPy and PyTorch (CPU and every GPU) so a run can be repeated."""
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-        raise _checks.BadInputType(f"seed must be an int, got {type(seed).__name__}")
+    seed = _checks.seed(seed)
     random.seed(int(seed))
     np.random.seed(int(seed) % 2**32)
     torch.manual_seed(int(seed))  # also seeds every CUDA device
@@ -163,11 +162,9 @@ def train(loss_fn: Callable[..., Tensor], params: Sequence[nn.Parameter] | nn.Mo
                                f"{[len(t) for t in data]}")
     if epochs < 1:
         raise _checks.BadInput(f"epochs must be ≥ 1, got {epochs}")
-    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-        raise _checks.BadInput(f"batch_size must be an int ≥ 1 (or None for full batches), got "
-                               f"{batch_size!r}")
+    _checks.optional_batch_size(batch_size)
     opt = torch.optim.Adam(params, lr=lr)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(_checks.seed(seed))
     history: list[float] = []
     best, since_best = float("inf"), 0
     bar = trange(epochs, desc=desc, leave=False, disable=not progress)

@@ -124,6 +124,7 @@ def deletion_curve(model: nn.Module, x: Tensor, target: Tensor, attribution: Ten
         raise _checks.BadInput(f"attribution {tuple(attribution.shape)} does not match x "
                                f"{tuple(x.shape)}: need (N, C or 1, H, W) with the same N, H, W")
     n, c, h, w = x.shape
+    _checks.positive_int(n_steps, "n_steps", minimum=0)          # the type; the range below
     if not 1 <= n_steps <= h * w:
         raise _checks.BadInput(f"n_steps must be in 1..{h * w} (the number of pixels), got {n_steps}")
     base = torch.as_tensor(baseline, dtype=x.dtype, device=x.device).expand_as(x)

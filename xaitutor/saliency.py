@@ -495,6 +495,9 @@ def explain(method: str, model: nn.Module, x: Tensor, target: int | Tensor, *,
     every method returns x's shape."""
     if method not in METHODS:
         raise _checks.BadInput(f"unknown method {method!r}; choose one of {list(METHODS)}")
+    _checks.positive_int(n_samples, "n_samples")
+    _checks.positive_int(n_steps, "n_steps")
+    _checks.seed(seed)
     if method == "gradient":
         return gradient(model, x, target)
     if method == "input × gradient":

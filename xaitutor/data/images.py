@@ -54,7 +54,7 @@ def shapes(n: int = 600, seed: int = 0, size: int = 20, watermark: str | None = 
         raise _checks.BadInput(f"watermark must be None, 'spurious' or 'random', got {watermark!r}")
     if n < 1 or size < 12:
         raise _checks.BadInput(f"need n ≥ 1 and size ≥ 12, got n={n}, size={size}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_checks.seed(seed))
     y = rng.integers(0, 3, size=n)
     x = rng.uniform(0.0, 0.25, size=(n, size, size))
     masks = np.zeros((n, size, size), dtype=bool)

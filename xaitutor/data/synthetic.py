@@ -29,7 +29,7 @@ def _pack(x: np.ndarray, c: np.ndarray, y: np.ndarray) -> tuple[Tensor, Tensor, 
 def xor(n: int = 1000, seed: int = 0) -> tuple[Tensor, Tensor, Tensor]:
     """XOR: x ~ U[0,1]², c_j = [x_j > 0.5], y = c_1 xor c_2.  d = 2, k = 2, 2 classes."""
     _check_n(n)
-    x = np.random.default_rng(seed).uniform(0.0, 1.0, size=(n, 2))
+    x = np.random.default_rng(_checks.seed(seed)).uniform(0.0, 1.0, size=(n, 2))
     c = x > 0.5
     return _pack(x, c, np.logical_xor(c[:, 0], c[:, 1]))
 
@@ -41,7 +41,7 @@ def trigonometry(n: int = 1000, seed: int = 0) -> tuple[Tensor, Tensor, Tensor]:
     The task is *not* a function of the concepts: the signs of h do not fix their sum.
     """
     _check_n(n)
-    h = np.random.default_rng(seed).normal(0.0, 2.0, size=(n, 3))
+    h = np.random.default_rng(_checks.seed(seed)).normal(0.0, 2.0, size=(n, 3))
     x = np.column_stack([f for j in range(3) for f in (np.sin(h[:, j]) + h[:, j],
                                                          np.cos(h[:, j]) + h[:, j])]
                         + [(h ** 2).sum(axis=1)])
@@ -56,7 +56,7 @@ def dot(n: int = 1000, seed: int = 0) -> tuple[Tensor, Tensor, Tensor]:
     bottleneck cannot solve it, a black box can.
     """
     _check_n(n)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_checks.seed(seed))
     v1 = rng.normal(0.0, 2.0, size=(n, 2))
     v3 = rng.normal(0.0, 2.0, size=(n, 2))
     x = np.hstack([v1 + v3, v1 - v3])
@@ -87,7 +87,7 @@ def split(*tensors: Tensor, train: float = 0.7, seed: int = 0):
     n_train = int(round(train * n))
     if n_train in (0, n):
         raise _checks.BadInput(f"with n={n} and train={train} one part would be empty; use more samples")
-    order = torch.as_tensor(np.random.default_rng(seed).permutation(n))
+    order = torch.as_tensor(np.random.default_rng(_checks.seed(seed)).permutation(n))
     idx_train, idx_test = order[:n_train], order[n_train:]
     return (tuple(t[idx_train.to(t.device)] for t in tensors),
             tuple(t[idx_test.to(t.device)] for t in tensors))
@@ -113,7 +113,7 @@ def loan_applicants(n: int = 2000, seed: int = 0) -> tuple[Tensor, Tensor]:
     ``LOAN_FEATURES``; ``LOAN_GRAPH`` is the graph (each node's parents). Returns ``x``
     float32 ``(n, 5)`` and ``y`` int64 ``(n,)``."""
     _check_n(n)
-    r = np.random.default_rng(seed)
+    r = np.random.default_rng(_checks.seed(seed))
     age = r.uniform(20, 65, n)
     education = 12 + 0.04 * (age - 20) + r.normal(0, 2, n)
     income = 5 + 2.5 * education + 0.3 * age + r.normal(0, 6, n)
