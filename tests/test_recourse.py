@@ -331,3 +331,80 @@ def test_options_move_one_way_features_only_their_way(credit):
         assert any(order.index(label) < rank for label in both[sav][1] if label in order)
         checked += 1
     assert checked >= 20
+
+
+# --- holes found by tools/mutate.py ---------------------------------------------------------------
+
+def test_numeric_actions_read_in_original_units(credit):
+    """A numeric feature's value reads as the table has it (months, Deutschmarks), not in
+    standard units: show() of every grid value equals the encoder's own decoding."""
+    model, x, y, enc, actions, rejected = credit
+    for f in actions.features:
+        if len(f.columns) > 1:
+            continue
+        for v in f.values[:5]:
+            row = x[:1].clone()
+            row[0, f.columns[0]] = v[0]
+            assert float(f.show(v)) == pytest.approx(float(enc.decode(row)[0][f.name]), rel=1e-3, abs=1e-5), f.name
+
+
+def test_linear_recourse_takes_a_linear_layer_wrapped_in_sequential():
+    g = torch.Generator().manual_seed(11)
+    lin = nn.Linear(3, 2).double().eval()
+    with torch.no_grad():
+        lin.weight.copy_(torch.randn(2, 3, generator=g, dtype=torch.float64))
+    X_ref = torch.randn(30, 3, generator=g, dtype=torch.float64)
+    x = torch.randn(6, 3, generator=g, dtype=torch.float64)
+    grid = [torch.randn(3, generator=g, dtype=torch.float64).tolist() for _ in range(3)]
+    plain = recourse.linear_recourse(lin, x, grid, X_ref)
+    wrapped = recourse.linear_recourse(nn.Sequential(nn.Flatten(), lin).eval(), x, grid, X_ref)
+    torch.testing.assert_close(wrapped.cost, plain.cost)
+    assert torch.equal(wrapped.feasible, plain.feasible)
+
+
+def test_causal_recourse_with_a_single_value_per_node_equals_brute_force():
+    """Each actionable node with one value: every action pattern must still go through
+    the SCM (a pattern left out leaves its rows uninitialised)."""
+    X = linear_scm_data(seed=4)
+    scm = AdditiveSCM({1: [0], 2: [0, 1]}, n_nodes=4).fit(X)
+    torch.manual_seed(4)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2)).double().eval()
+    grid = {0: [1.5], 3: [2.0]}
+    x = X[:20]
+    r = recourse.causal_recourse(model, scm, x, grid, X)
+    for i in range(len(x)):
+        best = float("inf")
+        for do in ({0: 1.5}, {3: 2.0}, {0: 1.5, 3: 2.0}):
+            if int(model(scm.counterfactual(x[i:i + 1], do)).argmax(1)) != 1:
+                continue
+            acted = x[i:i + 1].clone()
+            for j, v in do.items():
+                acted[0, j] = v
+            best = min(best, float(recourse.percentile_cost(x[i:i + 1], acted, X)[0]))
+        assert bool(r.feasible[i]) == (best < float("inf"))
+        if best < float("inf"):
+            assert abs(float(r.cost[i]) - best) < 1e-9
+            torch.testing.assert_close(scm.counterfactual(x[i:i + 1], r.changes[i]), r.x_cf[i:i + 1])
+
+
+def test_a_flipset_prints_its_items_numbered_from_one_with_their_costs():
+    g = torch.Generator().manual_seed(5)
+    model = nn.Linear(4, 2).double().eval()
+    with torch.no_grad():
+        model.weight.copy_(torch.randn(2, 4, generator=g, dtype=torch.float64))
+        model.bias.copy_(torch.tensor([2.0, -2.0], dtype=torch.float64))
+    X_ref = torch.randn(40, 4, generator=g, dtype=torch.float64)
+    grid = [torch.linspace(-2, 2, 5, dtype=torch.float64).tolist() for _ in range(4)]
+    fs = recourse.flipsets(model, torch.zeros(4, dtype=torch.float64) + 0.1, grid, X_ref, k=4)
+    lines = repr(fs).splitlines()[1:]
+    assert [int(line.split()[0]) for line in lines] == list(range(1, len(fs.items) + 1))
+    assert [float(line.split()[1]) for line in lines] == [round(c, 3) for c, _, _ in fs.items]
+
+
+def test_options_never_offer_a_persons_current_value(credit):
+    model, x, y, enc, actions, rejected = credit
+    for row in rejected[:10]:
+        for i, values, labels in actions.options(row):
+            f = actions.features[i]
+            now = row[f.columns]
+            assert not ((values - now).abs().amax(1) < 1e-9).any(), (f.name, labels)
