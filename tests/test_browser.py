@@ -1,12 +1,14 @@
 """The course as a learner meets it: JupyterLab in a real (headless) Chromium.
 
-For every notebook: open a copy of it in JupyterLab (served on 127.0.0.1 with a random
-token; JupyterLab autosaves, so the committed notebooks are never served),
-run all cells, move one control of its main widget, and check that the widget's
+For every notebook: open a copy of its student edition (student/, what Binder and the
+JupyterHub link open; issue 25) in JupyterLab (served on 127.0.0.1 with a random token;
+JupyterLab autosaves, so the committed notebooks are never served), run all cells with no
+answer filled in, move one control of its main widget, and check that the widget's
 output changed and that no error or traceback is on the page. The kernels run with the
 course's thread count, as a learner's do, and the saved run must show what the committed
-notebook (made with two threads) shows, what nbval compares: each notebook's run here is
-also its second fresh run. A screenshot of each
+instructor notebook (made with two threads) shows, what nbval compares, model answers aside
+(each exercise's check then says it has no answer yet, as in the committed notebook): each
+notebook's run here is also its second fresh run. A screenshot of each
 widget goes to ``screenshots/`` at the repository root.
 
 Chromium comes from Debian's ``chromium`` package (``.ci/run`` installs it); browsers
@@ -64,7 +66,7 @@ def lab(tmp_path_factory):
     pytest.importorskip("playwright", reason="playwright is not installed: pip install -e '.[test]'")
     # serve a copy: JupyterLab autosaves what it runs, and the committed notebooks must not change
     root = tmp_path_factory.mktemp("lab")
-    shutil.copytree(ROOT / "notebooks", root / "notebooks")
+    shutil.copytree(ROOT / "student", root / "student")     # what a student opens (issue 25)
     port, token = _free_port(), secrets.token_hex(16)
     cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
            f"--ServerApp.port={port}",
@@ -116,7 +118,7 @@ def _runs_in_jupyterlab_and_its_widget_answers(lab, browser, name):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(120_000)
     # a workspace of its own (?reset), so notebooks opened by earlier tests stay closed
-    page.goto(f"{url}/lab/workspaces/{name.split('_')[0]}/tree/notebooks/{name}?reset&token={token}")
+    page.goto(f"{url}/lab/workspaces/{name.split('_')[0]}/tree/student/{name}?reset&token={token}")
     page.wait_for_selector(".jp-NotebookPanel .jp-Notebook")
     _accept_kernel_dialog(page)
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", state="attached")
@@ -185,7 +187,7 @@ def _saved_after_running(url: str, token: str, name: str, wait_s: float = 120):
     deadline, last = time.time() + wait_s, "nothing read yet"
     while time.time() < deadline:
         try:          # the file may be half written: the server then answers 500, or cut JSON
-            with urllib.request.urlopen(f"{url}/api/contents/notebooks/{name}?content=1&token={token}") as r:
+            with urllib.request.urlopen(f"{url}/api/contents/student/{name}?content=1&token={token}") as r:
                 nb = nbformat.from_dict(json.load(r)["content"])
         except (urllib.error.HTTPError, json.JSONDecodeError) as e:
             last = f"{type(e).__name__}: {e}"

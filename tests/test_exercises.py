@@ -61,6 +61,22 @@ def test_check_value_and_choice(capsys):
     assert "no answer yet" in capsys.readouterr().out
 
 
+def test_a_wrong_choice_gets_a_hint_first_and_the_answer_only_on_a_second_try_or_on_request(capsys):
+    """Issue 25: a first wrong try must not give the answer away."""
+    assert not check_choice("which kernel", "Shapley", "Banzhaf", "a flat kernel fits Banzhaf values",
+                            hint="what does a flat kernel weigh alike")
+    first = capsys.readouterr().out
+    assert "Banzhaf" not in first and "what does a flat kernel weigh alike" in first and "✗" in first
+    assert not check_choice("another question", "a", "b", "because b")          # counted per question
+    assert "'b'" not in capsys.readouterr().out
+    assert not check_choice("which kernel", "leave-one-out", "Banzhaf", "a flat kernel fits Banzhaf values")
+    second = capsys.readouterr().out
+    assert "'Banzhaf'" in second and "a flat kernel fits Banzhaf values" in second
+    assert not check_choice("a third question", ..., "c", "because c", reveal=True)
+    assert "'c'" in capsys.readouterr().out
+    assert check_choice("which kernel", "banzhaf ", "Banzhaf", "why")              # right: ✓
+
+
 # --- model answers: shipped in the package, shown on demand, never over the learner's cell ---
 
 import ast  # noqa: E402

@@ -82,15 +82,34 @@ def check_value(name: str, got, expected, atol: float = 0.0, hint: str = "") -> 
     return ok
 
 
-def check_choice(name: str, got, expected, why: str) -> bool:
-    """✓ when the learner's choice equals ``expected``; either way, explain ``why``."""
+#: How often each choice question has been answered wrongly in this kernel.
+_WRONG_TRIES: dict[str, int] = {}
+
+
+def check_choice(name: str, got, expected, why: str, hint: str = "", reveal: bool = False) -> bool:
+    """✓ when the learner's choice equals ``expected``, with the reason ``why``.
+
+    A wrong choice first gets a hint (``hint``, or a nudge back to the evidence) and a
+    second chance: the right answer and ``why`` show only after a second wrong try of the
+    same question, or when the learner asks with ``reveal=True``."""
+    if reveal:
+        print(f"{name}: the answer is {expected!r}. {why}".rstrip())
+        return False
     if got is None or got is Ellipsis:
         print(f"✗ {name}: no answer yet — replace the `...` with one of the options")
         return False
     norm = (lambda v: v.strip().lower() if isinstance(v, str) else v)
-    ok = norm(got) == norm(expected)
-    print(f"{'✓' if ok else '✗'} {name}: the answer is {expected!r}. {why}".rstrip())
-    return ok
+    if norm(got) == norm(expected):
+        print(f"✓ {name}: the answer is {expected!r}. {why}".rstrip())
+        return True
+    tries = _WRONG_TRIES[name] = _WRONG_TRIES.get(name, 0) + 1
+    if tries >= 2:
+        print(f"✗ {name}: not {got!r} — the answer is {expected!r}. {why}".rstrip())
+    else:
+        nudge = hint or "look again at what the cell printed, and at the question's wording"
+        print(f"✗ {name}: not {got!r}. Hint: {nudge}. Change your answer and run the cell again "
+              "(a second wrong try shows the answer; so does reveal=True)")
+    return False
 
 
 def solution(notebook: str | int, name: str, show: bool = True):
