@@ -11,28 +11,40 @@ widget state; every exercise is the learner's empty stub (as in the instructor e
 every model answer is a folded cell that prints the answer only when the learner runs it
 (``solution("NN", "name")``), never an answer already printed; the markers that only
 tests need live in cell tags (``nbval-ignore-output``), not in the code a learner reads.
-The command never changes its source, and refuses a destination that holds other files
+The **nbgrader course** is generated too, for graded assignments on a JupyterHub:
+
+    python -m xaitutor.editions nbgrader COURSE_DIR [--notebooks 06 07]
+
+writes ``COURSE_DIR/nbgrader_config.py`` and one assignment per notebook under
+``COURSE_DIR/source/``: the learner's answer lines as solution cells (the model answer
+between ``### BEGIN SOLUTION`` and ``### END SOLUTION``), every exercise check as an
+autograded test cell worth one point (``assert`` on the check), everything else read-only.
+
+The commands never change their source, and refuse a destination that holds other files
 unless ``--overwrite`` is given.
 """
 from __future__ import annotations
 
 import argparse
+import ast
 import copy
+import inspect
 import re
 import sys
 from pathlib import Path
 
 from . import _checks
 
-__all__ = ["MARKERS", "markers_to_tags", "classify", "student_notebook", "write_student"]
+__all__ = ["MARKERS", "markers_to_tags", "classify", "student_notebook", "write_student",
+           "nbgrader_notebook", "write_nbgrader"]
 
 #: Comment markers nbval reads in a cell's source → the cell tag nbval reads instead.
 MARKERS = {"# NBVAL_IGNORE_OUTPUT": "nbval-ignore-output", "# NBVAL_SKIP": "nbval-skip",
            "# NBVAL_RAISES_EXCEPTION": "nbval-raises-exception", "# NBVAL_CHECK_OUTPUT": "nbval-check-output"}
 
 _EXERCISE = re.compile(r"^#+ .*\bExercise\b", re.M)
-_STUB = re.compile(r"=\s*\.\.\.(\s|$)|raise NotImplementedError")
 _SOLUTION_CALL = re.compile(r'solution\("(\d\d)", "(\w+)"\)')
+_CHECKS = ("check_value", "check_choice", "check_function")
 
 
 def _tags(cell) -> list:
@@ -62,6 +74,13 @@ def markers_to_tags(nb) -> int:
     return moved
 
 
+def _is_stub(source: str) -> bool:
+    try:
+        return bool(_placeholders(source))
+    except SyntaxError:                    # a cell magic, say: not a learner's stub
+        return False
+
+
 def classify(nb, name: str) -> list[str]:
     """Each cell's role: ``"exercise"`` (a markdown heading with *Exercise*), ``"stub"`` (the
     learner's cell: ``= ...`` or ``raise NotImplementedError``), ``"solution"`` (tagged), or
@@ -86,7 +105,7 @@ def classify(nb, name: str) -> list[str]:
                 raise _checks.BadInput(f'{name}, cell {i}: a solution cell that does not call solution("NN", '
                                        '"name") (the student edition needs it to show the answer on request)')
         else:
-            role = "stub" if _STUB.search(src) else "code"
+            role = "stub" if _is_stub(src) else "code"
             if role == "stub":
                 open_exercise = None
         roles.append(role)
@@ -142,21 +161,190 @@ def write_student(source: str | Path, dest: str | Path, overwrite: bool = False)
     return written
 
 
+# --- the nbgrader course -------------------------------------------------------------------------
+
+def _is_check(stmt: ast.stmt) -> bool:
+    """A top-level ``check_*(...)`` call, bare or assigned (``ok = check_value(...)``)."""
+    value = stmt.value if isinstance(stmt, (ast.Expr, ast.Assign)) else None
+    return isinstance(value, ast.Call) and getattr(value.func, "id", None) in _CHECKS
+
+
+def _graded(source: str) -> str:
+    """``source`` with every top-level check asserted: nbgrader gives the points when the
+    cell runs without an error."""
+    lines, tree = source.split("\n"), ast.parse(source)
+    for stmt in reversed([st for st in tree.body if _is_check(st)]):
+        if isinstance(stmt, ast.Expr):
+            lines[stmt.lineno - 1] = lines[stmt.lineno - 1].replace("check_", "assert check_", 1)
+        else:
+            names = ", ".join(ast.unparse(t) for t in stmt.targets)
+            lines.insert(stmt.end_lineno, f"assert {names}")
+    return "\n".join(lines)
+
+
+def _model_answer(number: str, key: str, name: str) -> str:
+    """The line that binds the learner's ``name`` to the model answer ``key``: the value
+    itself where it reads as a literal, else the shipped function (or its value)."""
+    from .exercises import solution
+    answer = solution(number, key, show=False)
+    if inspect.signature(answer).parameters:                       # the answer is a function
+        return f'{name} = solution("{number}", "{key}", show=False)'
+    value = answer()
+    text = repr(value)
+    try:
+        ok = ast.literal_eval(text) == value
+    except (ValueError, SyntaxError):
+        ok = False
+    return f"{name} = {text}" if ok else f'{name} = solution("{number}", "{key}", show=False)()'
+
+
+def _placeholders(source: str) -> list[tuple[str, int]]:
+    """The learner's names in a stub (``name = ...`` or a function that raises
+    NotImplementedError) with the line after which the model answer goes."""
+    out = []
+    for stmt in ast.parse(source).body:
+        if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Constant) and stmt.value.value is ...:
+            out += [(t.id, stmt.end_lineno) for t in stmt.targets if isinstance(t, ast.Name)]
+        elif isinstance(stmt, ast.FunctionDef) and "NotImplementedError" in ast.unparse(stmt):
+            out.append((stmt.name, stmt.end_lineno))
+    return out
+
+
+def _match(names: list[str], keys: list[tuple[str, str]], where: str) -> dict[str, tuple[str, str]]:
+    """Pair each learner name (``my_steps``) with its model answer key (``left_riemann_steps``)."""
+    if len(names) == 1 and len(keys) == 1:
+        return {names[0]: keys[0]}
+    pairs = {}
+    for name in names:
+        bare = name.removeprefix("my_")
+        hits = [k for k in keys if k[1] == bare or k[1].endswith("_" + bare) or bare.endswith(k[1])]
+        if len(hits) != 1:
+            raise _checks.BadInput(f"{where}: cannot tell which model answer {[k[1] for k in keys]} fills "
+                                   f"{name}; name the answer after the learner's variable")
+        pairs[name] = hits[0]
+    return pairs
+
+
+def _exercise_answers(nb, roles: list[str], name: str) -> dict[int, list[tuple[str, int, str]]]:
+    """Per stub cell: (learner's name, line, model-answer line), from the solution cell
+    that closes its exercise."""
+    out, pending = {}, []
+    for i, (cell, role) in enumerate(zip(nb["cells"], roles)):
+        if role == "stub":
+            pending += [(i, n, line) for n, line in _placeholders("".join(cell["source"]))]
+        elif role == "solution":
+            keys = _SOLUTION_CALL.findall("".join(cell["source"]))
+            where = f"{name}, cell {i}"
+            if not pending:
+                raise _checks.BadInput(f"{where}: a model answer without a learner's stub before it")
+            pairs = _match([n for _, n, _ in pending], keys, where)
+            for j, n, line in pending:
+                out.setdefault(j, []).append((n, line, _model_answer(*pairs[n], n)))
+            pending = []
+    return out
+
+
+def _nbgrader_cell(cell, grade_id: str, *, solution: bool = False, points: int = 0):
+    cell["metadata"]["nbgrader"] = {"grade": points > 0, "solution": solution, "locked": not solution,
+                                    "grade_id": grade_id, "schema_version": 3, **({"points": points} if points else {})}
+    return cell
+
+
+def nbgrader_notebook(nb, name: str):
+    """The nbgrader source version of one instructor notebook (a new notebook)."""
+    import nbformat
+
+    src = copy.deepcopy(nb)
+    markers_to_tags(src)
+    roles, cells = classify(src, name), []
+    answers = _exercise_answers(src, roles, name)
+    for i, (cell, role) in enumerate(zip(src["cells"], roles)):
+        if role == "solution":
+            continue                                       # the answers live in the solution cells now
+        if cell["cell_type"] == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+        text = "".join(cell["source"])
+        tree = ast.parse(text) if cell["cell_type"] == "code" else None
+        first_check = next((st.lineno for st in tree.body if _is_check(st)), None) if tree else None
+        if role == "stub":
+            lines = text.split("\n")
+            head = lines[:first_check - 1] if first_check else lines
+            for n, line, answer in sorted(answers.get(i, []), key=lambda a: -a[1]):
+                head[line:line] = ["### BEGIN SOLUTION", answer, "### END SOLUTION"]
+            cells.append(_nbgrader_cell(nbformat.v4.new_code_cell("\n".join(head).rstrip()), f"answer_{i}",
+                                        solution=True))
+            if first_check:
+                rest = "\n".join(lines[first_check - 1:])
+                cells.append(_nbgrader_cell(nbformat.v4.new_code_cell(_graded(rest)), f"check_{i}", points=1))
+        elif first_check:
+            cell["source"] = _graded(text)
+            cells.append(_nbgrader_cell(cell, f"check_{i}", points=1))
+        else:
+            cells.append(_nbgrader_cell(cell, f"cell_{i}"))
+    src["cells"] = cells
+    src["metadata"].pop("widgets", None)
+    src["metadata"]["xaitutor"] = {"edition": "nbgrader source"}
+    return src
+
+
+NBGRADER_CONFIG = """\
+# nbgrader's configuration for the xaitutor course (written by python -m xaitutor.editions nbgrader)
+c = get_config()  # noqa: F821
+c.CourseDirectory.course_id = "xaitutor"
+# the released answer cell keeps the learner's `name = ...` line; nothing else is added
+c.ClearSolutions.code_stub = {"python": ""}
+# a notebook trains small models: give each cell time on a busy hub
+c.ExecutePreprocessor.timeout = 600
+"""
+
+
+def write_nbgrader(source: str | Path, course: str | Path, notebooks=None,
+                   overwrite: bool = False) -> list[Path]:
+    """An nbgrader course directory in ``course``: ``nbgrader_config.py`` and
+    ``source/NN_name/NN_name.ipynb`` for every notebook (or those whose numbers are in
+    ``notebooks``, e.g. ``["06", "07"]``). Returns the notebooks written."""
+    import nbformat
+
+    source, course = Path(source), Path(course)
+    paths = [p for p in sorted(source.glob("[0-9][0-9]_*.ipynb")) if not notebooks or p.name[:2] in notebooks]
+    if not paths:
+        raise _checks.BadInput(f"no notebook of {source} matches {notebooks}; pass numbers such as 06 07")
+    if course.is_dir() and any(course.iterdir()) and not overwrite:
+        raise _checks.BadInput(f"course folder {course} is not empty; choose a new one or pass "
+                               "overwrite=True (--overwrite)")
+    (course / "source").mkdir(parents=True, exist_ok=True)
+    (course / "nbgrader_config.py").write_text(NBGRADER_CONFIG)
+    written = []
+    for path in paths:
+        target = course / "source" / path.stem / path.name
+        target.parent.mkdir(exist_ok=True)
+        nbformat.write(nbformat.from_dict(nbgrader_notebook(nbformat.read(path, as_version=4), path.name)), target)
+        written.append(target)
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m xaitutor.editions",
-                                     description="Generate the course's student edition.")
+                                     description="Generate the course's student edition or nbgrader course.")
     sub = parser.add_subparsers(dest="edition", required=True)
     student = sub.add_parser("student", help="the student edition: no outputs, answers on request")
     student.add_argument("dest")
-    student.add_argument("--source", default="notebooks", help="the instructor edition (default: notebooks)")
-    student.add_argument("--overwrite", action="store_true", help="write into a folder that holds other files")
+    grader = sub.add_parser("nbgrader", help="an nbgrader course directory, one assignment per notebook")
+    grader.add_argument("dest", help="the course directory to write")
+    grader.add_argument("--notebooks", nargs="*", help="numbers of the notebooks to include (default: all)")
+    for command in (student, grader):
+        command.add_argument("--source", default="notebooks", help="the instructor edition (default: notebooks)")
+        command.add_argument("--overwrite", action="store_true", help="write into a folder that holds other files")
     args = parser.parse_args(argv)
     try:
-        written = write_student(args.source, args.dest, args.overwrite)
+        if args.edition == "student":
+            written = write_student(args.source, args.dest, args.overwrite)
+        else:
+            written = write_nbgrader(args.source, args.dest, args.notebooks, args.overwrite)
     except _checks.BadInput as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"wrote the student edition of {len(written)} notebooks to {args.dest}")
+    print(f"wrote the {args.edition} edition of {len(written)} notebooks to {args.dest}")
     return 0
 
 
