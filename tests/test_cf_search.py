@@ -309,3 +309,28 @@ def test_the_l0_price_falls_to_one_feature_on_models_the_course_never_tuned():
         after.append(counts[2])
         possible.append(lower)
     assert sum(before) / 4 - sum(after) / 4 >= 0.2, (before, after)     # the price bites
+
+
+def test_a_one_feature_counterfactual_is_the_smallest_change_of_that_feature():
+    """Where one column reaches the margin, μ = 3 buys exactly one changed column, and its
+    change is the smallest that reaches the margin (brute force: a 4,001-point sweep of the
+    column between x and its bound) — the line search's bisection, not just any valid point."""
+    model, X, x, (lo, hi) = untuned_problem(1)
+    r = CF.optimize(model, x, 1, mu=3.0, sparsity="l0", mad=CF.mad(X), immutable=[0], bounds=(lo, hi))
+    moved = (r.x_cf - x).abs() > 0
+    checked = 0
+    for i in (moved.sum(1) == 1).nonzero().flatten().tolist():
+        j = int(moved[i].nonzero())
+        end = hi[j] if r.x_cf[i, j] > x[i, j] else lo[j]
+        sweep = x[i].repeat(4001, 1)
+        sweep[:, j] = x[i, j] + torch.linspace(0, 1, 4001) * (end - x[i, j])
+        with torch.no_grad():
+            z = model(sweep)
+        reach = ((z[:, 1] - z[:, 0]) >= 0.5).nonzero()
+        if len(reach) == 0:                     # valid, short of the margin: no smallest to compare
+            continue
+        smallest = float((sweep[int(reach[0]), j] - x[i, j]).abs())
+        step = float((end - x[i, j]).abs()) / 4000
+        assert float((r.x_cf[i, j] - x[i, j]).abs()) <= smallest + step + 1e-4, (i, j)
+        checked += 1
+    assert checked >= 15

@@ -44,6 +44,19 @@ def test_the_student_edition_shows_no_output_and_no_answer(path):
                 re.fullmatch(r'solution\("\d\d", "\w+"\);', line) for line in lines[1:]), cell.source
         else:
             assert "answer()" not in cell.source and 'solution("' not in cell.source
+    # between a stub and its model answer nothing is readable without a click: the checks
+    # (their feedback names the answer) and the evidence cells are folded
+    open_exercise = False
+    for k, (cell, role) in enumerate(zip(nb.cells, roles)):
+        if k + 1 < len(roles) and roles[k + 1] == "solution" and cell.cell_type == "markdown":
+            continue                                        # "the model answer is folded in the next cell"
+        if role == "stub":
+            assert "check_" not in cell.source, "a check left in the stub's cell gives its feedback away"
+            open_exercise = True
+        elif role == "solution":
+            open_exercise = False
+        elif open_exercise:
+            assert cell.metadata.get("jupyter", {}).get("source_hidden"), cell.source[:80]
     assert roles.count("solution") >= 2 and roles.count("stub") >= 2
 
 

@@ -74,11 +74,18 @@ def compared_outputs(nb: nbformat.NotebookNode) -> list[tuple[int, list[str]]]:
     """Per code cell that nbval checks: its compared outputs as sanitised strings. Adjacent
     stdout chunks are one text (how a print is split into messages varies from run to
     run); stderr (warnings, progress bars) is not compared."""
-    result = []
+    result, shown_by_cell = [], {}
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or not nbval_compares(cell) or is_model_answer(cell):
             continue
-        shown: list[list[str]] = []                  # [kind, text]
+        # a student-edition cell names the instructor cell it comes from (a check split off
+        # its stub prints the rest of that cell's output)
+        origin = cell.get("metadata", {}).get("xaitutor", {}).get("cell", i)
+        if origin in shown_by_cell:
+            shown = shown_by_cell[origin]
+        else:
+            shown = shown_by_cell[origin] = []               # [kind, text]
+            result.append((origin, shown))
         for out in cell.get("outputs", []):
             if out.output_type == "stream":
                 if out.name != "stdout":
@@ -91,8 +98,7 @@ def compared_outputs(nb: nbformat.NotebookNode) -> list[tuple[int, list[str]]]:
                 shown += [[k, out.data[k]] for k in COMPARED if k in out.data]
             elif out.output_type == "error":
                 shown.append(["error", f"{out.ename}: {out.evalue}"])
-        result.append((i, [f"{kind}: {_clean(text)}" for kind, text in shown]))
-    return result
+    return [(i, [f"{kind}: {_clean(text)}" for kind, text in shown]) for i, shown in result]
 
 
 def run_fresh(path: Path) -> nbformat.NotebookNode:

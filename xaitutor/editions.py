@@ -114,20 +114,63 @@ def classify(nb, name: str) -> list[str]:
     return roles
 
 
+def _first_check_line(source: str) -> int | None:
+    try:
+        return next((st.lineno for st in ast.parse(source).body if _is_check(st)), None)
+    except SyntaxError:
+        return None
+
+
+def _fold(cell, origin: int):
+    """Fold the cell's code (one click unfolds it) and remember the instructor cell it
+    comes from (tests compare a student run with the instructor's outputs by it)."""
+    cell["metadata"].setdefault("jupyter", {})["source_hidden"] = True
+    cell["metadata"]["xaitutor"] = {"cell": origin}
+    return cell
+
+
 def student_notebook(nb, name: str):
-    """The student edition of one instructor notebook (a new notebook; ``nb`` is kept)."""
+    """The student edition of one instructor notebook (a new notebook; ``nb`` is kept).
+
+    Between an exercise's stub and its model answer nothing can be read before the learner
+    acts: a check that sits in the stub's cell moves to a folded cell of its own (its
+    feedback text would give the answer away), the evidence cells and the text about them
+    after the stub are folded, and the model answer cell prints the answer only when run."""
+    import nbformat
+
     out = copy.deepcopy(nb)
     markers_to_tags(out)
-    roles = classify(out, name)
-    for cell, role in zip(out["cells"], roles):
+    roles, cells, in_exercise = classify(out, name), [], False
+    for i, (cell, role) in enumerate(zip(out["cells"], roles)):
         if cell["cell_type"] != "code":
+            leads_to_answer = i + 1 < len(roles) and roles[i + 1] == "solution"
+            if in_exercise and role == "text" and not leads_to_answer:   # what the evidence showed
+                cell["metadata"].setdefault("jupyter", {})["source_hidden"] = True
+            cells.append(cell)
             continue
         cell["outputs"], cell["execution_count"] = [], None
+        cell["metadata"]["xaitutor"] = {"cell": i}
+        text = "".join(cell["source"])
         if role == "solution":
-            calls = "\n".join(f'solution("{nn}", "{key}");'
-                              for nn, key in _SOLUTION_CALL.findall("".join(cell["source"])))
-            cell["source"] = ("# Model answer: run this cell after your own attempt — it prints the answer\n"
-                              + calls)
+            calls = "\n".join(f'solution("{nn}", "{key}");' for nn, key in _SOLUTION_CALL.findall(text))
+            cell["source"] = "# Model answer: run this cell after your own attempt — it prints the answer\n" + calls
+            cell["metadata"].setdefault("jupyter", {})["outputs_hidden"] = False   # shown once run
+            in_exercise = False
+        elif role == "stub" and (line := _first_check_line(text)):
+            lines = text.split("\n")
+            cell["source"] = "\n".join(lines[:line - 1]).rstrip()
+            cells.append(cell)
+            check = nbformat.v4.new_code_cell("\n".join(lines[line - 1:]),
+                                              metadata={"tags": list(cell["metadata"].get("tags", []))})
+            check["id"] = f"split-check-{i}"                                 # the same on every run
+            cell = _fold(check, i)
+            in_exercise = True
+        elif role == "stub":
+            in_exercise = True
+        elif in_exercise:
+            _fold(cell, i)
+        cells.append(cell)
+    out["cells"] = cells
     out["metadata"].pop("widgets", None)
     out["metadata"]["xaitutor"] = {"edition": "student"}
     return out
@@ -264,8 +307,7 @@ def nbgrader_notebook(nb, name: str):
         if cell["cell_type"] == "code":
             cell["outputs"], cell["execution_count"] = [], None
         text = "".join(cell["source"])
-        tree = ast.parse(text) if cell["cell_type"] == "code" else None
-        first_check = next((st.lineno for st in tree.body if _is_check(st)), None) if tree else None
+        first_check = _first_check_line(text) if cell["cell_type"] == "code" else None
         if role == "stub":
             lines = text.split("\n")
             head = lines[:first_check - 1] if first_check else lines

@@ -617,6 +617,7 @@ def _one_feature_points(x: Tensor, t: Tensor, scores, box_lo: Tensor, box_hi: Te
     the sequential LP can miss a one-feature counterfactual that this finds; it is what
     an L0 price needs to see. Rows go through the model in slices of about 4,096 points."""
     reach = 10.0 / w
+    margin = margin + 1e-4 * max(margin, 1.0)     # a hair past it: the polish re-scores in other batches
     lo_all = torch.maximum(box_lo, -reach).clamp_max(0.0)                   # (N, D)
     hi_all = torch.minimum(box_hi, reach).clamp_min(0.0)
     cols = ((lo_all < 0) | (hi_all > 0)).any(0).nonzero().flatten()        # (J,)
@@ -634,7 +635,8 @@ def _one_feature_points(x: Tensor, t: Tensor, scores, box_lo: Tensor, box_hi: Te
         crossed = (s >= margin).any(-1)
         first = steps.abs().masked_fill(s < margin, float("inf")).argmin(-1)   # smallest crossing
         hit = steps.gather(-1, torch.where(crossed, first, s.argmax(-1))[..., None]).squeeze(-1)
-        short = torch.where(crossed, hit - hit / n_grid, hit)               # the grid point before
+        side = torch.where(hit < 0, lo_[:, cols], hi_[:, cols])              # the side's full length
+        short = torch.where(crossed, hit - side / n_grid, hit)              # the grid point before
         for _ in range(n_bisect if bool(crossed.any()) else 0):
             mid = (short + hit) / 2
             ok = score(mid[..., None])[..., 0] >= margin
