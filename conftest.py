@@ -52,3 +52,14 @@ def pytest_collection_modifyitems(session, config, items):
     for item in items:
         if type(item).__name__ == "IPyNbCell":
             item.output_timeout = NBVAL_OUTPUT_TIMEOUT
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Lines a test asks to be shown whatever the capture (``record_property("summary",
+    text)``; under xdist the reports bring them from the workers): the nbgrader scores."""
+    lines = [value for report in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", [])
+             for key, value in getattr(report, "user_properties", []) if key == "summary"]
+    if lines:
+        terminalreporter.section("summary")
+        for line in lines:
+            terminalreporter.write_line(line)

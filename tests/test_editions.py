@@ -57,6 +57,12 @@ def test_the_student_edition_shows_no_output_and_no_answer(path):
             open_exercise = False
         elif open_exercise:
             assert cell.metadata.get("jupyter", {}).get("source_hidden"), cell.source[:80]
+    predicting = False                                      # "Predict first": its test cells fold
+    for cell, role in zip(nb.cells, roles):
+        if cell.cell_type == "markdown":
+            predicting = bool(editions.PREDICT.search(cell.source))
+        elif predicting and role not in ("stub", "solution"):   # the learner's own cell stays open
+            assert cell.metadata.get("jupyter", {}).get("source_hidden"), cell.source[:80]
     assert roles.count("solution") >= 2 and roles.count("stub") >= 2
 
 

@@ -59,7 +59,7 @@ def _one_answer_wrong(nb):
     raise AssertionError("no answer cell")
 
 
-def test_nbgrader_releases_and_autogrades_three_submissions(tmp_path):
+def test_nbgrader_releases_and_autogrades_three_submissions(tmp_path, record_property):
     pytest.importorskip("nbgrader", reason="nbgrader is not installed: pip install -e '.[test]'")
     course = tmp_path / "course"
     editions.write_nbgrader(ROOT / "notebooks", course, notebooks=[a[:2] for a in ASSIGNMENTS])
@@ -84,6 +84,7 @@ def test_nbgrader_releases_and_autogrades_three_submissions(tmp_path):
         for assignment in ASSIGNMENTS:
             scores = {s: gb.find_submission(assignment, s).score for s in ("model", "blank", "one_wrong")}
             top = gb.find_submission(assignment, "model").max_score
-            print(f"{assignment}: model answers {scores['model']:g}/{top:g}, unanswered release "
-                  f"{scores['blank']:g}/{top:g}, one exercise wrong {scores['one_wrong']:g}/{top:g}")
+            record_property("summary", f"nbgrader autograde, {assignment}: model answers {scores['model']:g}/{top:g}, "
+                            f"unanswered release {scores['blank']:g}/{top:g}, one exercise wrong "
+                            f"{scores['one_wrong']:g}/{top:g}")
             assert top >= 2 and scores == {"model": top, "blank": 0.0, "one_wrong": top - 1}

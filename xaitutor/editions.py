@@ -35,7 +35,7 @@ from pathlib import Path
 
 from . import _checks
 
-__all__ = ["MARKERS", "markers_to_tags", "classify", "student_notebook", "write_student",
+__all__ = ["MARKERS", "PREDICT", "markers_to_tags", "classify", "student_notebook", "write_student",
            "nbgrader_notebook", "write_nbgrader"]
 
 #: Comment markers nbval reads in a cell's source → the cell tag nbval reads instead.
@@ -45,6 +45,8 @@ MARKERS = {"# NBVAL_IGNORE_OUTPUT": "nbval-ignore-output", "# NBVAL_SKIP": "nbva
 _EXERCISE = re.compile(r"^#+ .*\bExercise\b", re.M)
 _SOLUTION_CALL = re.compile(r'solution\("(\d\d)", "(\w+)"\)')
 _CHECKS = ("check_value", "check_choice", "check_function")
+#: A "Predict first" prompt outside the exercises: the code cells after it (up to the next text) fold.
+PREDICT = re.compile(r"[Pp]redict first|before you run|[Bb]efore running the next cell")
 
 
 def _tags(cell) -> list:
@@ -135,13 +137,17 @@ def student_notebook(nb, name: str):
     Between an exercise's stub and its model answer nothing can be read before the learner
     acts: a check that sits in the stub's cell moves to a folded cell of its own (its
     feedback text would give the answer away), the evidence cells and the text about them
-    after the stub are folded, and the model answer cell prints the answer only when run."""
+    after the stub are folded, and the model answer cell prints the answer only when run.
+    The cells that test a "Predict first" question outside the exercises (up to the next
+    text) are folded as well."""
     import nbformat
 
     out = copy.deepcopy(nb)
     markers_to_tags(out)
-    roles, cells, in_exercise = classify(out, name), [], False
+    roles, cells, in_exercise, predicting = classify(out, name), [], False, False
     for i, (cell, role) in enumerate(zip(out["cells"], roles)):
+        if cell["cell_type"] == "markdown":           # "Predict first: …": its test cells fold
+            predicting = bool(PREDICT.search("".join(cell["source"])))
         if cell["cell_type"] != "code":
             leads_to_answer = i + 1 < len(roles) and roles[i + 1] == "solution"
             if in_exercise and role == "text" and not leads_to_answer:   # what the evidence showed
@@ -167,7 +173,7 @@ def student_notebook(nb, name: str):
             in_exercise = True
         elif role == "stub":
             in_exercise = True
-        elif in_exercise:
+        elif in_exercise or predicting:
             _fold(cell, i)
         cells.append(cell)
     out["cells"] = cells
