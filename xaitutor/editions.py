@@ -46,7 +46,7 @@ _EXERCISE = re.compile(r"^#+ .*\bExercise\b", re.M)
 _SOLUTION_CALL = re.compile(r'solution\("(\d\d)", "(\w+)"\)')
 _CHECKS = ("check_value", "check_choice", "check_function")
 #: A "Predict first" prompt outside the exercises: the code cells after it (up to the next text) fold.
-PREDICT = re.compile(r"[Pp]redict first|before you run|[Bb]efore running the next cell")
+PREDICT = re.compile(r"[Pp]redict first|[Bb]efore you run|[Bb]efore running the")
 
 
 def _tags(cell) -> list:
@@ -138,20 +138,22 @@ def student_notebook(nb, name: str):
     acts: a check that sits in the stub's cell moves to a folded cell of its own (its
     feedback text would give the answer away), the evidence cells and the text about them
     after the stub are folded, and the model answer cell prints the answer only when run.
-    The cells that test a "Predict first" question outside the exercises (up to the next
-    text) are folded as well."""
+    The cells that test a "Predict first" question outside the exercises are folded as
+    well, with the text that tells their result; headings are never folded."""
     import nbformat
 
     out = copy.deepcopy(nb)
     markers_to_tags(out)
-    roles, cells, in_exercise, predicting = classify(out, name), [], False, False
+    roles, cells = classify(out, name), []
+    in_exercise = predicting = tested = False      # tested: code after a "Predict first" folded
     for i, (cell, role) in enumerate(zip(out["cells"], roles)):
-        if cell["cell_type"] == "markdown":           # "Predict first: …": its test cells fold
-            predicting = bool(PREDICT.search("".join(cell["source"])))
         if cell["cell_type"] != "code":
+            text = "".join(cell["source"])
             leads_to_answer = i + 1 < len(roles) and roles[i + 1] == "solution"
-            if in_exercise and role == "text" and not leads_to_answer:   # what the evidence showed
-                cell["metadata"].setdefault("jupyter", {})["source_hidden"] = True
+            if role == "text" and not text.lstrip().startswith("#") and (   # headings stay open
+                    (in_exercise and not leads_to_answer) or (predicting and tested)):
+                cell["metadata"].setdefault("jupyter", {})["source_hidden"] = True   # the result, told
+            predicting, tested = bool(PREDICT.search(text)), False
             cells.append(cell)
             continue
         cell["outputs"], cell["execution_count"] = [], None
@@ -175,6 +177,7 @@ def student_notebook(nb, name: str):
             in_exercise = True
         elif in_exercise or predicting:
             _fold(cell, i)
+            tested = tested or predicting
         cells.append(cell)
     out["cells"] = cells
     out["metadata"].pop("widgets", None)
