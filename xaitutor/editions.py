@@ -135,8 +135,8 @@ def student_notebook(nb, name: str):
     """The student edition of one instructor notebook (a new notebook; ``nb`` is kept).
 
     Between an exercise's stub and its model answer nothing can be read before the learner
-    acts: a check that sits in the stub's cell moves to a folded cell of its own (its
-    feedback text would give the answer away), the evidence cells and the text about them
+    acts: what follows the learner's lines in the stub's cell — the check, its reference
+    and its feedback, which would give the answer away — moves to a folded cell of its own, the evidence cells and the text about them
     after the stub are folded, and the model answer cell prints the answer only when run.
     The cells that test a "Predict first" question outside the exercises are folded as
     well, with the text that tells their result; headings are never folded."""
@@ -164,11 +164,14 @@ def student_notebook(nb, name: str):
             cell["source"] = "# Model answer: run this cell after your own attempt — it prints the answer\n" + calls
             cell["metadata"].setdefault("jupyter", {})["outputs_hidden"] = False   # shown once run
             in_exercise = False
-        elif role == "stub" and (line := _first_check_line(text)):
+        elif role == "stub" and _first_check_line(text):
+            # the learner's lines stay; everything after them (the check, its reference
+            # answer and its feedback) moves to a folded cell
+            line = max(end for _, end in _placeholders(text)) + 1
             lines = text.split("\n")
             cell["source"] = "\n".join(lines[:line - 1]).rstrip()
             cells.append(cell)
-            check = nbformat.v4.new_code_cell("\n".join(lines[line - 1:]),
+            check = nbformat.v4.new_code_cell("\n".join(lines[line - 1:]).strip("\n"),
                                               metadata={"tags": list(cell["metadata"].get("tags", []))})
             check["id"] = f"split-check-{i}"                                 # the same on every run
             cell = _fold(check, i)
