@@ -145,7 +145,7 @@ def test_the_licence_is_an_spdx_expression_with_its_files():
 
 def test_pytest_runs_the_notebooks_under_nbval():
     opts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
-    assert opts["testpaths"] == ["tests", "notebooks"]
+    assert opts["testpaths"] == ["notebooks", "tests"]          # the longest units first (xdist balance)
     assert "--nbval" in opts["addopts"].split()
     assert (ROOT / "tests/nbval_sanitize.cfg").exists()
 
