@@ -112,13 +112,13 @@ def test_the_command_never_overwrites_the_source_or_other_files(tmp_path):
     (dest / "my_notes.txt").write_text("mine")
     run = lambda *args: subprocess.run([sys.executable, "-m", "xaitutor.editions", "student", *args],  # noqa: E731
                                        capture_output=True, text=True, cwd=tmp_path)
-    refused = run("dest", "--source", "src")
+    refused = run("dest", "--source", "src")                      # the real command line, once
     assert refused.returncode == 2 and "holds other files (my_notes.txt)" in refused.stderr
     assert not (dest / "01_a.ipynb").exists()
-    same = run("src", "--source", "src", "--overwrite")
-    assert same.returncode == 2 and "never overwritten" in same.stderr
-    done = run("dest", "--source", "src", "--overwrite")
-    assert done.returncode == 0 and (dest / "01_a.ipynb").exists() and (dest / "my_notes.txt").read_text() == "mine"
+    with pytest.raises(BadInput, match="never overwritten"):      # the same door, in-process
+        editions.write_student(source, source, overwrite=True)
+    assert editions.main(["student", str(dest), "--source", str(source), "--overwrite"]) == 0
+    assert (dest / "01_a.ipynb").exists() and (dest / "my_notes.txt").read_text() == "mine"
     assert (source / "01_a.ipynb").read_bytes() == before
 
 
