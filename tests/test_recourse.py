@@ -241,6 +241,20 @@ def test_scm_takes_any_sklearn_regressor():
     np.testing.assert_allclose(cf[:, 1].numpy(), want, atol=1e-12)
 
 
+def cheapest_causal_action(model, scm, row, dos, X):
+    """Brute force: the lowest percentile cost of the actions ``dos`` ({node: value} each)
+    whose consequences through the SCM the model accepts; inf if none does."""
+    best = float("inf")
+    for do in dos:
+        if int(model(scm.counterfactual(row, do)).argmax(1)) != 1:
+            continue
+        acted = row.clone()
+        for j, v in do.items():
+            acted[0, j] = v
+        best = min(best, float(recourse.percentile_cost(row, acted, X)[0]))
+    return best
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_causal_recourse_equals_brute_force(seed):
     torch.manual_seed(seed)
@@ -252,19 +266,10 @@ def test_causal_recourse_equals_brute_force(seed):
     one_way = {0: +1} if seed == 2 else None                  # x0 may only rise (per person)
     r = recourse.causal_recourse(model, scm, x, grid, X, one_way=one_way)
     for i in range(len(x)):
-        best = float("inf")
-        for v0 in [None, *grid[0]]:
-            for v3 in [None, *grid[3]]:
-                do = {j: v for j, v in ((0, v0), (3, v3)) if v is not None}
-                if not do or (one_way and v0 is not None and v0 < float(x[i, 0])):
-                    continue
-                new = scm.counterfactual(x[i:i + 1], do)
-                if int(model(new).argmax(1)) != 1:
-                    continue
-                acted = x[i:i + 1].clone()
-                for j, v in do.items():
-                    acted[0, j] = v
-                best = min(best, float(recourse.percentile_cost(x[i:i + 1], acted, X)[0]))
+        dos = [{j: v for j, v in ((0, v0), (3, v3)) if v is not None}
+               for v0 in [None, *grid[0]] for v3 in [None, *grid[3]]]
+        dos = [do for do in dos if do and not (one_way and 0 in do and do[0] < float(x[i, 0]))]
+        best = cheapest_causal_action(model, scm, x[i:i + 1], dos, X)
         assert bool(r.feasible[i]) == (best < float("inf"))
         if best < float("inf"):
             assert abs(float(r.cost[i]) - best) < 1e-9
@@ -373,14 +378,7 @@ def test_causal_recourse_with_a_single_value_per_node_equals_brute_force():
     x = X[:20]
     r = recourse.causal_recourse(model, scm, x, grid, X)
     for i in range(len(x)):
-        best = float("inf")
-        for do in ({0: 1.5}, {3: 2.0}, {0: 1.5, 3: 2.0}):
-            if int(model(scm.counterfactual(x[i:i + 1], do)).argmax(1)) != 1:
-                continue
-            acted = x[i:i + 1].clone()
-            for j, v in do.items():
-                acted[0, j] = v
-            best = min(best, float(recourse.percentile_cost(x[i:i + 1], acted, X)[0]))
+        best = cheapest_causal_action(model, scm, x[i:i + 1], ({0: 1.5}, {3: 2.0}, {0: 1.5, 3: 2.0}), X)
         assert bool(r.feasible[i]) == (best < float("inf"))
         if best < float("inf"):
             assert abs(float(r.cost[i]) - best) < 1e-9
