@@ -9,7 +9,7 @@ from torch import nn
 
 from xaitutor import counterfactuals as CF
 from xaitutor import data
-from xaitutor.counterfactuals.search import (_lp_step, group_soft_threshold, hard_threshold,
+from xaitutor.counterfactuals.search import (lp_step, group_soft_threshold, hard_threshold,
                                              soft_threshold)
 
 
@@ -70,7 +70,7 @@ def test_knapsack_step_equals_linprog_on_random_boxes():
     hi = torch.rand(n, d, generator=gen, dtype=torch.float64) * 2
     lo[:, 0], hi[:, 1] = 0.0, 0.0                                     # one-way columns
     need = torch.rand(n, generator=gen, dtype=torch.float64) * 3 - 0.5
-    step, feasible = _lp_step(g, need, cost, lo, hi)
+    step, feasible = lp_step(g, need, cost, lo, hi)
     for i in range(n):
         # δ = p − q, p, q ≥ 0: min c·(p + q) s.t. −g·(p − q) ≤ −need
         res = linprog(np.r_[cost[i], cost[i]], A_ub=-np.r_[g[i], -g[i]][None], b_ub=[-need[i].item()],

@@ -144,6 +144,22 @@ def seed(value, name: str = "seed") -> int:
     return int(value)
 
 
+def as_float64_array(a) -> np.ndarray:
+    """A tensor (any device) or array-like as a float64 numpy array, for comparisons."""
+    if isinstance(a, Tensor):
+        return a.detach().to("cpu", torch.float64).numpy()
+    return np.asarray(a, dtype=np.float64)
+
+
+def column_indices(name: str, idx, d: int) -> list[int]:
+    """``idx`` (None or an iterable of column numbers) as a list, each a column of a ``d``-column x."""
+    idx = [] if idx is None else [int(i) for i in idx]
+    bad = [i for i in idx if not 0 <= i < d]
+    if bad:
+        raise BadInput(f"{name} indices {bad} are out of range: x has {d} columns, 0..{d - 1}")
+    return idx
+
+
 def targets(target, n: int, device, n_classes: int | None = None, name: str = "target") -> Tensor:
     """``target`` — an int, or a tensor of ``n`` integer class indices (or one) — as an
     ``(n,)`` long tensor on ``device``; each a class of the model when ``n_classes`` is known

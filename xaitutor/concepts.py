@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from . import _checks
 from .core import train
 
-__all__ = ["ConceptBottleneckModel", "ConceptEmbeddingModel", "BlackBox", "fit", "intervene",
+__all__ = ["ConceptModel", "check_data", "ConceptBottleneckModel", "ConceptEmbeddingModel", "BlackBox", "fit", "intervene",
            "joint_loss", "accuracy", "intervention_curve", "truth_table", "KINDS", "MODES",
            "MODELS"]
 
@@ -45,7 +45,7 @@ def _mlp(sizes: Sequence[int], last_activation: bool = False) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class _ConceptModel(nn.Module):
+class ConceptModel(nn.Module):
     """Shared door checks and the ``(c_prob, y_logits)`` calling convention."""
 
     kind = ""
@@ -59,7 +59,7 @@ class _ConceptModel(nn.Module):
         if not isinstance(x, Tensor):
             raise _checks.BadInputType(f"x must be a torch.Tensor, got {type(x).__name__}")
         if x.dim() != 2 or x.shape[1] != self.n_features:
-            fix = (f"; one point needs a batch dimension: x.unsqueeze(0)"
+            fix = ("; one point needs a batch dimension: x.unsqueeze(0)"
                    if x.shape == (self.n_features,) else
                    f"; this model was trained on {self.n_features} features")
             raise _checks.BadInput(f"x must have shape (n, {self.n_features}), got {tuple(x.shape)}{fix}")
@@ -82,7 +82,7 @@ class _ConceptModel(nn.Module):
         return f"kind={self.kind!r}, mode={self.mode!r}"
 
 
-class ConceptBottleneckModel(_ConceptModel):
+class ConceptBottleneckModel(ConceptModel):
     """x → concept logits → sigmoid → task head (Koh et al. 2020, "fuzzy" bottleneck):
     the task sees nothing but the k concept probabilities."""
 
@@ -101,7 +101,7 @@ class ConceptBottleneckModel(_ConceptModel):
         return c_logits, self.task_head(c_used)
 
 
-class ConceptEmbeddingModel(_ConceptModel):
+class ConceptEmbeddingModel(ConceptModel):
     """Concept embedding model (Espinosa Zarlenga et al. 2022, Sec. 3).
 
     For concept i two embeddings c_i⁺, c_i⁻ ∈ R^m come from a shared latent h(x); a
@@ -135,7 +135,7 @@ class ConceptEmbeddingModel(_ConceptModel):
         return c_logits, self.task_head(mixed.reshape(n, k * m))
 
 
-class BlackBox(_ConceptModel):
+class BlackBox(ConceptModel):
     """The CEM's layers without concepts: x → h → a (k·m)-wide layer → task head.
     Same capacity as the concept embedding model; ``c_prob`` is ``None``."""
 
@@ -168,7 +168,8 @@ def joint_loss(c_logits: Tensor, y_logits: Tensor, c: Tensor, y: Tensor,
     return F.cross_entropy(y_logits, y) + lam * F.binary_cross_entropy_with_logits(c_logits, c)
 
 
-def _check_data(x: Tensor, c: Tensor, y: Tensor | None = None) -> None:
+def check_data(x: Tensor, c: Tensor, y: Tensor | None = None) -> None:
+    """Inputs ``x`` (N, D), concepts ``c`` (N, K) in [0, 1] and labels ``y`` (N,) that fit together."""
     for name, t in (("x", x), ("c", c), ("y", y)):
         if t is not None and not isinstance(t, Tensor):
             raise _checks.BadInputType(f"{name} must be a torch.Tensor, got {type(t).__name__}; "
@@ -199,7 +200,7 @@ def _check_data(x: Tensor, c: Tensor, y: Tensor | None = None) -> None:
 def fit(x: Tensor, c: Tensor, y: Tensor, kind: str = "cbm", mode: str = "joint", seed: int = 0,
         *, lam: float = 1.0, hidden: int = 64, emb_size: int = 16, p_int: float = 0.25,
         epochs: int = 800, lr: float = 0.01, batch_size: int | None = None,
-        patience: int = 100, progress: bool = True) -> _ConceptModel:
+        patience: int = 100, progress: bool = True) -> ConceptModel:
     """Train a concept model on ``(x, c, y)`` and return it in eval mode, on x's device.
 
     kind: ``"cbm"`` concept bottleneck, ``"cem"`` concept embedding model trained with
@@ -217,7 +218,7 @@ def fit(x: Tensor, c: Tensor, y: Tensor, kind: str = "cbm", mode: str = "joint",
     if kind != "cbm" and mode != "joint":
         raise _checks.BadInput(f"mode={mode!r} applies to kind='cbm' only; {kind} trains jointly "
                                "(leave mode='joint')")
-    _check_data(x, c, y)
+    check_data(x, c, y)
     if lam < 0 or not math.isfinite(lam):
         raise _checks.BadInput(f"lam weighs the concept loss and must be ≥ 0, got {lam}")
     _checks.positive_int(hidden, "hidden")
@@ -279,7 +280,7 @@ def _concept_mask(idx, n: int, k: int, device) -> Tensor:
     return mask.expand(n, k)
 
 
-def intervene(model: _ConceptModel, x: Tensor, c_true: Tensor, idx) -> Tensor:
+def intervene(model: ConceptModel, x: Tensor, c_true: Tensor, idx) -> Tensor:
     """Task logits ``(n, n_classes)`` after replacing the concepts in ``idx`` by their
     true values ``c_true`` (Koh et al. 2020, Sec. 6). For a CEM the true value selects
     the positive or negative embedding (p_i := c_i).
@@ -287,12 +288,12 @@ def intervene(model: _ConceptModel, x: Tensor, c_true: Tensor, idx) -> Tensor:
     ``idx``: a concept index, a list of them, or a boolean mask ``(k,)`` or ``(n, k)``
     (to correct different concepts for different samples).
     """
-    if not isinstance(model, _ConceptModel):
+    if not isinstance(model, ConceptModel):
         raise _checks.BadInputType("model must come from xaitutor.concepts.fit (a concept model)")
     if model.kind == "blackbox":
         raise _checks.BadInput("a black box has no concepts to intervene on; "
                                "train kind='cbm' or kind='cem' for interventions")
-    _check_data(x, c_true)
+    check_data(x, c_true)
     if c_true.shape[1] != model.n_concepts:
         raise _checks.BadInput(f"c_true must have {model.n_concepts} columns (one per concept), "
                                f"got {c_true.shape[1]}")
@@ -302,10 +303,10 @@ def intervene(model: _ConceptModel, x: Tensor, c_true: Tensor, idx) -> Tensor:
 
 
 @torch.no_grad()
-def accuracy(model: _ConceptModel, x: Tensor, c: Tensor, y: Tensor) -> dict[str, float]:
+def accuracy(model: ConceptModel, x: Tensor, c: Tensor, y: Tensor) -> dict[str, float]:
     """``{"task": ..., "concept": ...}`` accuracies on held-out data (concept accuracy
     is over all n·k concept predictions thresholded at 0.5; NaN for a black box)."""
-    _check_data(x, c, y)
+    check_data(x, c, y)
     c_prob, y_logits = model(x)
     task = (y_logits.argmax(1) == y).float().mean().item()
     concept = float("nan") if c_prob is None else ((c_prob > 0.5) == (c > 0.5)).float().mean().item()
@@ -313,11 +314,11 @@ def accuracy(model: _ConceptModel, x: Tensor, c: Tensor, y: Tensor) -> dict[str,
 
 
 @torch.no_grad()
-def intervention_curve(model: _ConceptModel, x: Tensor, c: Tensor, y: Tensor,
+def intervention_curve(model: ConceptModel, x: Tensor, c: Tensor, y: Tensor,
                        max_subsets: int = 64, seed: int = 0) -> list[float]:
     """Task accuracy after correcting j = 0..k concepts, averaged over every set of j
     concepts (or ``max_subsets`` random ones when there are more). Returns k+1 values."""
-    _check_data(x, c, y)
+    check_data(x, c, y)
     _checks.positive_int(max_subsets, "max_subsets")
     k = model.n_concepts
     rng = np.random.default_rng(seed)
@@ -335,7 +336,7 @@ def intervention_curve(model: _ConceptModel, x: Tensor, c: Tensor, y: Tensor,
 
 
 @torch.no_grad()
-def truth_table(model: _ConceptModel) -> tuple[Tensor, Tensor]:
+def truth_table(model: ConceptModel) -> tuple[Tensor, Tensor]:
     """The rule a CBM's task head learnt: the head queried on every binary concept vector.
 
     Returns ``(c_all, y_pred)``: ``c_all`` float ``(2^k, k)``, the vectors of {0, 1}^k in
@@ -344,7 +345,7 @@ def truth_table(model: _ConceptModel) -> tuple[Tensor, Tensor]:
     (Koh et al. 2020, Sec. 6). A CEM's head reads embeddings of x, not bare concepts, and a
     black box has no concepts: both raise.
     """
-    if not isinstance(model, _ConceptModel):
+    if not isinstance(model, ConceptModel):
         raise _checks.BadInputType("model must come from xaitutor.concepts.fit (a concept model)")
     if model.kind != "cbm":
         raise _checks.BadInput(f"a truth table needs a task head on bare concepts (kind='cbm'); "

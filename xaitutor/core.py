@@ -57,15 +57,9 @@ def get_device(prefer: str | None = None) -> torch.device:
     return torch.device(name)
 
 
-def _as_array(a) -> np.ndarray:
-    if isinstance(a, Tensor):
-        return a.detach().to("cpu", torch.float64).numpy()
-    return np.asarray(a, dtype=np.float64)
-
-
 def max_abs_diff(ours, reference) -> float:
     """Largest absolute difference between two array-likes of the same shape."""
-    a, b = _as_array(ours), _as_array(reference)
+    a, b = _checks.as_float64_array(ours), _checks.as_float64_array(reference)
     if a.shape != b.shape:
         raise _checks.BadInput(f"shapes differ: ours {a.shape} vs reference {b.shape}")
     return float(np.max(np.abs(a - b))) if a.size else 0.0
@@ -78,7 +72,7 @@ def check(name: str, ours, reference, atol: float = 1e-6, rtol: float = 0.0) -> 
     Works on tensors (any device), NumPy arrays and numbers. Use :func:`max_abs_diff`
     for the number itself.
     """
-    a, b = _as_array(ours), _as_array(reference)
+    a, b = _checks.as_float64_array(ours), _checks.as_float64_array(reference)
     if a.shape != b.shape:
         print(f"✗ {name}: shapes differ, ours {a.shape} vs reference {b.shape}")
         raise AssertionError(f"{name}: shapes differ, ours {a.shape} vs reference {b.shape}")

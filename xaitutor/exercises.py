@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .core import _as_array
+from . import _checks
 
 __all__ = ["check_function", "check_value", "check_choice", "solution"]
 
@@ -58,7 +58,7 @@ def check_function(name: str, fn: Callable, reference: Callable, cases: Sequence
         if got is None:
             print(f"✗ {name}: your function returned None — did you forget `return`?")
             return False
-        a, b = _as_array(got), _as_array(reference(*args))
+        a, b = _checks.as_float64_array(got), _checks.as_float64_array(reference(*args))
         if a.shape != b.shape:
             print(f"✗ {name}: case {i} returned shape {a.shape}, expected {b.shape}")
             return False
@@ -76,7 +76,7 @@ def check_value(name: str, got, expected, atol: float = 0.0, hint: str = "") -> 
     if got is None or got is Ellipsis:
         print(f"✗ {name}: no answer yet — replace the `...`")
         return False
-    a, b = _as_array(got), _as_array(expected)
+    a, b = _checks.as_float64_array(got), _checks.as_float64_array(expected)
     ok = a.shape == b.shape and bool(np.allclose(a, b, atol=atol, rtol=0))
     print(f"✓ {name}" if ok else f"✗ {name}: not quite. {hint}".rstrip())
     return ok

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import _checks
+from . import _calls, _checks
 from ._batching import batched
 
 __all__ = ["gradient", "input_x_gradient", "smoothgrad", "integrated_gradients",
@@ -26,79 +26,12 @@ IG_METHODS = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapez
               "gausslegendre")
 
 
-# --- checks at the door -----------------------------------------------------------------
-
-def _check_model_and_x(model: nn.Module, x: Tensor, min_dim: int = 2) -> None:
-    _checks.module(model)
-    shape = "(N, C, H, W)" if min_dim == 4 else "(N, ...)"
-    _checks.tensor(x, "x", min_dim=min_dim, shape_hint=shape, model=model)
-
-
-def _targets(target: int | Tensor, n: int, device) -> Tensor:
-    return _checks.targets(target, n, device)
-
-
-def _forward(model: nn.Module, x: Tensor) -> Tensor:
-    try:
-        out = model(x)
-    except RuntimeError as e:  # a dtype or a shape the model cannot take
-        _checks.same_dtype(x, model)                # float64 x, float32 model: says .float()
-        raise _checks.BadInput(f"the model rejected x of shape {tuple(x.shape)}: {e}. A single "
-                               "sample needs a batch dimension: x.unsqueeze(0)") from e
-    if out.dim() != 2:
-        raise _checks.BadInput(f"the model must return (N, n_classes) scores, got {tuple(out.shape)}")
-    return out
-
-
-def _pick(out: Tensor, target: Tensor) -> Tensor:
-    """``out[i, target[i]]`` after checking that every target is a class of the model."""
-    n_classes = out.shape[1]
-    bad = target[(target < 0) | (target >= n_classes)]
-    if len(bad):
-        raise _checks.BadInput(f"target={bad[0].item()} but the model has {n_classes} classes "
-                               f"(0..{n_classes - 1})")
-    return out.gather(1, target[:, None]).squeeze(1)
-
-
-def _scores_and_grads(model: nn.Module, x: Tensor, target: Tensor,
-                      batch_size: int | None = None) -> tuple[Tensor, Tensor]:
-    """Target scores ``(M,)`` and their gradients w.r.t. ``x`` ``(M, ...)``, in chunks."""
-    def one(xb: Tensor, tb: Tensor) -> tuple[Tensor, Tensor]:
-        xb = xb.detach().requires_grad_(True)       # a fresh leaf: frozen models work too
-        with torch.enable_grad():                   # also when called under torch.no_grad()
-            s = _pick(_forward(model, xb), tb)
-            total = s.sum()
-        (g,) = torch.autograd.grad(total, xb)
-        return s.detach(), g
-
-    return batched(one, x, target, batch_size=batch_size)
-
-
-def _check_baseline(baseline, x: Tensor) -> Tensor:
-    if baseline is None:
-        return torch.zeros_like(x)
-    if isinstance(baseline, (int, float)):
-        baseline = torch.full_like(x, float(baseline))
-    if not isinstance(baseline, Tensor):
-        raise _checks.BadInputType(f"baseline must be None, a number or a tensor, got {type(baseline).__name__}")
-    if baseline.shape == x.shape[1:]:
-        baseline = baseline.expand_as(x)
-    if baseline.shape != x.shape:
-        raise _checks.BadInput(f"baseline has shape {tuple(baseline.shape)} but x has "
-                               f"{tuple(x.shape)}; pass one of shape {tuple(x.shape)} or "
-                               f"{tuple(x.shape[1:])}, or a number")
-    if not torch.isfinite(baseline).all():
-        raise _checks.BadInput("baseline holds NaN or inf, so every attribution would be NaN; "
-                               "pass a finite baseline (e.g. zeros, the data mean or a blurred x)")
-    return baseline.to(device=x.device, dtype=x.dtype)
-
-
 # --- gradient methods ---------------------------------------------------------------------
 
 def gradient(model: nn.Module, x: Tensor, target: int | Tensor) -> Tensor:
     """Raw signed gradient ∂S_target/∂x (Simonyan, Vedaldi & Zisserman 2014, eq. 2)."""
-    _check_model_and_x(model, x)
-    return _scores_and_grads(model, x, _targets(target, len(x), x.device))[1]
+    _calls.check_model_and_x(model, x)
+    return _calls.scores_and_grads(model, x, _checks.targets(target, len(x), x.device))[1]
 
 
 def input_x_gradient(model: nn.Module, x: Tensor, target: int | Tensor) -> Tensor:
@@ -114,18 +47,18 @@ def smoothgrad(model: nn.Module, x: Tensor, target: int | Tensor, n_samples: int
     sample), as the paper's "noise level". ``squared=True`` averages squared gradients.
     The same ``seed`` gives the same map. The noisy copies go through the model
     ``batch_size`` at a time (memory stays bounded; None: all at once)."""
-    _check_model_and_x(model, x)
+    _calls.check_model_and_x(model, x)
     _checks.optional_batch_size(batch_size)
     _checks.positive_int(n_samples, "n_samples")
     _checks.non_negative(sigma, "sigma")
     _checks.seed(seed)
-    t = _targets(target, len(x), x.device)
+    t = _checks.targets(target, len(x), x.device)
     flat = x.reshape(len(x), -1)
     spread = (flat.max(1).values - flat.min(1).values).view(-1, *[1] * (x.dim() - 1))
     gen = torch.Generator(device="cpu").manual_seed(_checks.seed(seed))
     noise = torch.randn((n_samples, *x.shape), generator=gen, dtype=x.dtype).to(x.device)
     noisy = (x + sigma * spread * noise).reshape(-1, *x.shape[1:])    # (S·N, ...)
-    _, g = _scores_and_grads(model, noisy, t.repeat(n_samples), batch_size)
+    _, g = _calls.scores_and_grads(model, noisy, t.repeat(n_samples), batch_size)
     g = g.view(n_samples, *x.shape)
     return (g ** 2 if squared else g).mean(0)
 
@@ -171,21 +104,21 @@ def integrated_gradients(model: nn.Module, x: Tensor, target: int | Tensor,
     exactly that on a linear model, and completeness fails by |S(x) − S(x')|/n. Path
     points go through the model ``batch_size`` at a time (None: all at once).
     """
-    _check_model_and_x(model, x)
+    _calls.check_model_and_x(model, x)
     _checks.optional_batch_size(batch_size)
-    baseline = _check_baseline(baseline, x)
-    t = _targets(target, len(x), x.device)
+    baseline = _calls.baseline_like(baseline, x)
+    t = _checks.targets(target, len(x), x.device)
     alphas, weights = ig_alphas_and_weights(n_steps, method, dtype=x.dtype)
     alphas, weights = alphas.to(x.device), weights.to(x.device)
     shape = (-1, *[1] * x.dim())
     path = baseline + alphas.view(shape) * (x - baseline)               # (n_steps, N, ...)
-    _, g = _scores_and_grads(model, path.reshape(-1, *x.shape[1:]), t.repeat(n_steps), batch_size)
+    _, g = _calls.scores_and_grads(model, path.reshape(-1, *x.shape[1:]), t.repeat(n_steps), batch_size)
     avg_grad = (weights.view(shape) * g.view(n_steps, *x.shape)).sum(0)  # (N, ...)
     attributions = (x - baseline) * avg_grad
     if not return_gap:
         return attributions
     with torch.no_grad():
-        delta = _pick(_forward(model, x), t) - _pick(_forward(model, baseline), t)
+        delta = _calls.pick(_calls.forward(model, x), t) - _calls.pick(_calls.forward(model, baseline), t)
     return attributions, attributions.reshape(len(x), -1).sum(1) - delta
 
 
@@ -228,7 +161,7 @@ def _layer_output(model: nn.Module, layer: nn.Module, x: Tensor,
     handle = layer.register_forward_hook(keep)
     try:
         with torch.set_grad_enabled(grad):
-            out = _forward(model, x)
+            out = _calls.forward(model, x)
     finally:
         handle.remove()
     if not seen:
@@ -263,12 +196,12 @@ def grad_cam(model: nn.Module, x: Tensor, target: int | Tensor, layer: nn.Module
     layer's own output even when an in-place op follows it, and a frozen model
     (``requires_grad=False`` everywhere) works and stays frozen.
     """
-    _check_model_and_x(model, x, min_dim=4)
+    _calls.check_model_and_x(model, x, min_dim=4)
     _check_layer(model, layer)
-    t = _targets(target, len(x), x.device)
+    t = _checks.targets(target, len(x), x.device)
     out, a = _layer_output(model, layer, x.detach(), grad=True)
     with torch.enable_grad():
-        score = _pick(out, t).sum()
+        score = _calls.pick(out, t).sum()
     (g,) = torch.autograd.grad(score, a)
     alpha = g.mean(dim=(2, 3), keepdim=True)                            # (N, K, 1, 1)
     maps = F.relu((alpha * a).sum(1, keepdim=True)).detach()             # (N, 1, h, w)
@@ -280,14 +213,14 @@ def cam(model: nn.Module, x: Tensor, target: int | Tensor, layer: nn.Module, fc:
     """Class activation map (Zhou et al. 2016, eq. 2) of a network that ends in
     global average pooling of ``layer``'s maps A followed by the linear layer ``fc``:
     M_c = Σ_k w_{c,k} A^k. Returns ``(N, 1, H, W)`` (or ``(N, 1, h, w)``)."""
-    _check_model_and_x(model, x, min_dim=4)
+    _calls.check_model_and_x(model, x, min_dim=4)
     _check_layer(model, layer)
     if not isinstance(fc, nn.Linear):
         raise _checks.BadInput("fc must be the nn.Linear after the global average pooling")
-    t = _targets(target, len(x), x.device)
+    t = _checks.targets(target, len(x), x.device)
     out, a = _layer_output(model, layer, x)
     with torch.no_grad():
-        _pick(out, t)                                                    # checks the targets
+        _calls.pick(out, t)                                                    # checks the targets
         if a.shape[1] != fc.in_features:
             raise _checks.BadInput(f"layer gives {a.shape[1]} maps but fc expects {fc.in_features} "
                                    "inputs: CAM needs layer → global average pool → fc")
@@ -309,7 +242,7 @@ def occlusion(model: nn.Module, x: Tensor, target: int | Tensor, window: int, st
     default (None) takes as many as hold about 260,000 input values (a model's
     activations are many times its input) — 4,096 8×8 digits, 655 20×20 shapes, one
     3×224×224 image — so memory stays bounded at every image size."""
-    _check_model_and_x(model, x, min_dim=4)
+    _calls.check_model_and_x(model, x, min_dim=4)
     n, c, h, w = x.shape
     if not (1 <= window <= min(h, w)) or not (1 <= stride <= window):
         raise _checks.BadInput(f"need 1 ≤ window ≤ {min(h, w)} (the image size) and 1 ≤ stride ≤ "
@@ -317,8 +250,8 @@ def occlusion(model: nn.Module, x: Tensor, target: int | Tensor, window: int, st
                                "than the image and a stride ≥ 1")
     _checks.optional_batch_size(batch_size)
     batch_size = batch_size or max(1, 2 ** 18 // x[0].numel())
-    baseline = _check_baseline(baseline, x)
-    t = _targets(target, n, x.device)
+    baseline = _calls.baseline_like(baseline, x)
+    t = _checks.targets(target, n, x.device)
     rows = [i * stride for i in range(math.ceil((h - window) / stride) + 1)]
     cols = [j * stride for j in range(math.ceil((w - window) / stride) + 1)]
     masks = torch.zeros(len(rows) * len(cols), h, w, dtype=x.dtype, device=x.device)
@@ -328,10 +261,10 @@ def occlusion(model: nn.Module, x: Tensor, target: int | Tensor, window: int, st
 
     def one(i: Tensor, p: Tensor) -> Tensor:                            # sample i, patch p
         occluded = torch.where(inside[p], baseline[i], x[i])            # (B, C, H, W)
-        return _pick(_forward(model, occluded), t[i])
+        return _calls.pick(_calls.forward(model, occluded), t[i])
 
     with torch.no_grad():
-        full = _pick(_forward(model, x), t)                             # (N,)
+        full = _calls.pick(_calls.forward(model, x), t)                             # (N,)
         i = torch.arange(n, device=x.device).repeat_interleave(len(masks))
         p = torch.arange(len(masks), device=x.device).repeat(n)
         scores = batched(one, i, p, batch_size=batch_size).view(n, -1)  # (N, P)
@@ -348,11 +281,11 @@ def feature_ablation(model: nn.Module, x: Tensor, target: int | Tensor,
     every element alone) to ``baseline`` at a time; every element of group g gets
     S(x) − S(x with g ablated). Equals Captum's ``FeatureAblation`` with the same mask.
     Ablated copies go through the model ``batch_size`` at a time."""
-    _check_model_and_x(model, x)
+    _calls.check_model_and_x(model, x)
     _checks.positive_int(batch_size, "batch_size")
     mask, m = _checks.feature_mask(feature_mask, x)
-    baseline = _check_baseline(baseline, x)
-    t = _targets(target, len(x), x.device)
+    baseline = _calls.baseline_like(baseline, x)
+    t = _checks.targets(target, len(x), x.device)
     n = len(x)
     xf, bf, mf = x.reshape(n, -1), baseline.reshape(n, -1), mask.reshape(n, -1)
     rows = torch.arange(n, device=x.device).repeat_interleave(m)         # (N·M,)
@@ -360,10 +293,10 @@ def feature_ablation(model: nn.Module, x: Tensor, target: int | Tensor,
 
     def one(r: Tensor, g: Tensor) -> Tensor:
         off = mf[r] == g[:, None]                                         # (B, P)
-        return _pick(_forward(model, torch.where(off, bf[r], xf[r]).view(-1, *x.shape[1:])), t[r])
+        return _calls.pick(_calls.forward(model, torch.where(off, bf[r], xf[r]).view(-1, *x.shape[1:])), t[r])
 
     with torch.no_grad():
-        full = _pick(_forward(model, x), t)                                # (N,)
+        full = _calls.pick(_calls.forward(model, x), t)                                # (N,)
         drop = full[:, None] - batched(one, rows, groups, batch_size=batch_size).view(n, m)
     return drop.gather(1, mf).view_as(x)
 
@@ -400,11 +333,11 @@ def meaningful_perturbation(model: nn.Module, x: Tensor, target: int | Tensor,
     (smoothness); the norms are means over the mask. The blur (σ = H/4 by default) must
     be strong enough to erase a shape, or deleting it costs the class nothing.
     Returns the deletion map 1 − m, ``(N, 1, H, W)``: 1 where the evidence was."""
-    _check_model_and_x(model, x, min_dim=4)
+    _calls.check_model_and_x(model, x, min_dim=4)
     _checks.positive_int(steps, "steps")
     if mask_size is not None:
         _checks.positive_int(mask_size, "mask_size", minimum=2)
-    t = _targets(target, len(x), x.device)
+    t = _checks.targets(target, len(x), x.device)
     n, _, h, w = x.shape
     size = mask_size or max(2, min(h, w) // 2)
     x = x.detach()
@@ -419,7 +352,7 @@ def meaningful_perturbation(model: nn.Module, x: Tensor, target: int | Tensor,
         with torch.enable_grad():
             small = torch.sigmoid(m_logit)                              # (N, 1, s, s)
             m = _upsample(small, x)                                     # (N, 1, H, W)
-            p = _pick(_forward(model, m * x + (1 - m) * blurred).softmax(1), t)
+            p = _calls.pick(_calls.forward(model, m * x + (1 - m) * blurred).softmax(1), t)
             tv_term = ((small[..., 1:, :] - small[..., :-1, :]).abs().mean(dim=(1, 2, 3)) +
                        (small[..., :, 1:] - small[..., :, :-1]).abs().mean(dim=(1, 2, 3)))
             loss = (l1 * (1 - small).mean(dim=(1, 2, 3)) + tv * tv_term + p).sum()
@@ -451,7 +384,7 @@ def class_model_visualization(model: nn.Module, target: int | Tensor, shape: tup
     device = device or (param.device if param is not None else "cpu")
     dtype = param.dtype if param is not None else torch.float32
     n = len(target) if isinstance(target, Tensor) and target.dim() == 1 else 1
-    t = _targets(target, n, device)
+    t = _checks.targets(target, n, device)
     centre = torch.zeros(shape, device=device, dtype=dtype)
     if mean is not None:
         mean = torch.as_tensor(mean, device=device, dtype=dtype)
@@ -463,7 +396,7 @@ def class_model_visualization(model: nn.Module, target: int | Tensor, shape: tup
     opt = torch.optim.Adam([img], lr=lr)
     for _ in range(steps):
         with torch.enable_grad():
-            score = _pick(_forward(model, img), t)
+            score = _calls.pick(_calls.forward(model, img), t)
             loss = -(score - l2 * ((img - centre) ** 2).flatten(1).sum(1)).sum()
         (img.grad,) = torch.autograd.grad(loss, img)    # the image's only: model .grad untouched
         opt.step()

@@ -27,9 +27,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from . import _checks
+from . import _calls, _checks
 from ._batching import batched
-from .saliency import _check_baseline, _check_model_and_x, _forward, _pick, _targets
 
 __all__ = ["MAX_EXACT", "coalitions", "from_game", "banzhaf_from_game", "kernel_weights", "kernel_coalitions",
            "coalition_values", "exact", "sampling", "kernel_shap", "lime", "superpixels",
@@ -106,10 +105,10 @@ def kernel_weights(m: int) -> Tensor:
 
 
 def _setup(model: nn.Module, x: Tensor, target, feature_mask, baseline):
-    _check_model_and_x(model, x)
-    t = _targets(target, len(x), x.device)
+    _calls.check_model_and_x(model, x)
+    t = _checks.targets(target, len(x), x.device)
     mask, m = _checks.feature_mask(feature_mask, x)
-    b = _check_baseline(baseline, x)
+    b = _calls.baseline_like(baseline, x)
     return t, mask.reshape(len(x), -1), m, b
 
 
@@ -124,7 +123,7 @@ def _game(model: nn.Module, x: Tensor, t: Tensor, b: Tensor, mask: Tensor, z: Te
 
     def one(r: Tensor, zb: Tensor) -> Tensor:
         on = zb.gather(1, mask[r])                                         # (B, P): keep x?
-        return _pick(_forward(model, torch.where(on, xf[r], bf[r]).view(-1, *x.shape[1:])), t[r])
+        return _calls.pick(_calls.forward(model, torch.where(on, xf[r], bf[r]).view(-1, *x.shape[1:])), t[r])
 
     with torch.no_grad():
         return batched(one, rows, z.reshape(n * k, -1), batch_size=batch_size,

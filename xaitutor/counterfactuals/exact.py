@@ -26,7 +26,7 @@ from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from torch import Tensor, nn
 
 from .. import _checks
-from .search import _index_list, check_bounds, check_request, feature_groups
+from .search import check_bounds, check_request, feature_groups
 
 __all__ = ["ExactCounterfactuals", "lp_counterfactual", "min_features_counterfactual"]
 
@@ -136,16 +136,16 @@ def _setup(model, x, target, mad, immutable, one_way, bounds, categorical,
     t = check_request(model, x, target)
     margin = _checks.non_negative(margin, "margin")
     frozen = np.zeros(d, dtype=bool)
-    frozen[_index_list("immutable", immutable, d)] = True
+    frozen[_checks.column_indices("immutable", immutable, d)] = True
     one_way = dict(one_way or {})
-    _index_list("one_way", one_way.keys(), d)
+    _checks.column_indices("one_way", one_way.keys(), d)
     if any(v not in (1, -1) for v in one_way.values()):
         raise _checks.BadInput(f"one_way maps a column index to +1 (may only rise) or -1 (may only "
                                f"fall), got {one_way}")
     rises, falls = np.zeros(d, dtype=bool), np.zeros(d, dtype=bool)
     rises[[j for j, v in one_way.items() if v > 0]] = True
     falls[[j for j, v in one_way.items() if v < 0]] = True
-    groups = [list(_index_list("categorical", g, d)) for g in (categorical or [])]
+    groups = [list(_checks.column_indices("categorical", g, d)) for g in (categorical or [])]
     seen: set[int] = set()
     for g in groups:
         if len(g) < 2 or len(set(g)) != len(g) or seen & set(g):

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import _checks
-from .search import _index_list, check_bounds, check_one_way, feature_groups, median_absolute_deviation, predict
+from .search import check_bounds, check_one_way, feature_groups, median_absolute_deviation, predict
 
 __all__ = ["metrics", "plausibility_lof", "plausibility_ynn", "closer_to_target",
            "judge_validity", "LOF_NEIGHBORS", "LOF_CONTAMINATION"]
@@ -43,11 +43,6 @@ def _cf_rows(x_cf, d: int | None = None, name: str = "x_cf") -> Tensor:
         raise _checks.BadInput(f"{name} has {x_cf.shape[-1]} columns but the training rows have {d}; "
                                "pass counterfactuals encoded like X_train")
     return x_cf if x_cf.dim() == 3 else x_cf[:, None]
-
-
-def _targets(target, n: int, device, n_classes: int | None = None) -> Tensor:
-    """``target`` (an int or a tensor of ``n`` class indices) as an ``(n,)`` long tensor."""
-    return _checks.targets(target, n, device, n_classes)
 
 
 def _train_labels(X_train, y_train, d: int | None = None) -> tuple[Tensor, Tensor]:
@@ -113,7 +108,7 @@ def plausibility_lof(x_cf: Tensor, target: int | Tensor, X_train: Tensor, y_trai
     cf = _cf_rows(x_cf)
     n, k, d = cf.shape
     X_train, y_train = _train_labels(X_train, y_train, d)
-    t = _targets(target, n, cf.device).repeat_interleave(k)
+    t = _checks.targets(target, n, cf.device).repeat_interleave(k)
     flat = cf.reshape(-1, d).detach().cpu().double().numpy()
     t = t.cpu()
     inlier = torch.zeros(len(flat), dtype=torch.bool)
@@ -149,7 +144,7 @@ def plausibility_ynn(model: nn.Module, x_cf: Tensor, target: int | Tensor, X_tra
     if k > len(X_train):
         raise _checks.BadInput(f"k={k} neighbours asked for but X_train has only {len(X_train)} rows; "
                                f"choose k ≤ {len(X_train)}")
-    t = _targets(target, n, cf.device, _checks.n_outputs(model, X_train, "X_train")).repeat_interleave(kk)
+    t = _checks.targets(target, n, cf.device, _checks.n_outputs(model, X_train, "X_train")).repeat_interleave(kk)
     labels = predict(model, X_train)
     flat = cf.reshape(-1, d)
     with torch.no_grad():
@@ -174,8 +169,8 @@ def closer_to_target(model: nn.Module, x: Tensor, x_cf: Tensor, target: int | Te
         raise _checks.BadInput(f"x {tuple(x.shape)} and x_cf {tuple(x_cf.shape)} do not match: need "
                                "(N, D) and (N, D) or (N, k, D)")
     X_train, y_train = _train_labels(X_train, y_train, d)
-    t = _targets(target, n, cf.device)
-    s = predict(model, x) if source is None else _targets(source, n, cf.device)
+    t = _checks.targets(target, n, cf.device)
+    s = predict(model, x) if source is None else _checks.targets(source, n, cf.device)
     same = (s == t).nonzero().flatten().tolist()
     if same:
         raise _checks.BadInput(f"rows {same[:10]} of x are already of the target class (source = "
@@ -210,7 +205,7 @@ def judge_validity(judge, x_cf: Tensor, target: int | Tensor) -> float:
     in ``x_cf``: wrap it as ``nn.Sequential(nn.Unflatten(1, (1, 8, 8)), cnn)``."""
     cf = _cf_rows(x_cf)
     n, kk, d = cf.shape
-    t = _targets(target, n, cf.device).repeat_interleave(kk)
+    t = _checks.targets(target, n, cf.device).repeat_interleave(kk)
     flat = cf.reshape(-1, d)
     if isinstance(judge, nn.Module):
         _checks.module(judge, "judge")
@@ -240,7 +235,7 @@ def judge_validity(judge, x_cf: Tensor, target: int | Tensor) -> float:
     if not isinstance(out, Tensor):
         out = torch.as_tensor(np.asarray(out))
     if out.dim() == 2 and out.shape[0] == len(flat):
-        _targets(target, n, cf.device, n_classes=out.shape[1])     # a class of the judge
+        _checks.targets(target, n, cf.device, n_classes=out.shape[1])     # a class of the judge
         out = out.argmax(1)
     elif out.dim() == 1 and out.shape[0] == len(flat) and not out.is_floating_point():
         out = out.long()
@@ -298,11 +293,11 @@ def metrics(model: nn.Module, x: Tensor, x_cf: Tensor, target: int | Tensor, X_t
         raise _checks.BadInput(f"X_train has {X_train.shape[1]} columns but x has {d}; pass training "
                                "rows encoded like x")
     for g in (categorical or []):
-        _index_list("categorical", g, d)
-    _index_list("immutable", immutable, d)                 # the same contract as optimize
+        _checks.column_indices("categorical", g, d)
+    _checks.column_indices("immutable", immutable, d)                 # the same contract as optimize
     one_way = check_one_way(one_way, d)
     lo, hi = check_bounds(bounds, x)                       # the same contract as optimize
-    t = _targets(target, n, x.device, _checks.n_outputs(model, x))
+    t = _checks.targets(target, n, x.device, _checks.n_outputs(model, x))
     delta = x_cf - x[:, None]
     moved = delta.abs() > tol
     scale = mad if mad is not None else median_absolute_deviation(X_train)

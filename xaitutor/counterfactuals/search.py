@@ -116,27 +116,18 @@ def check_bounds(bounds, x: Tensor) -> tuple[Tensor | None, Tensor | None]:
 def check_one_way(one_way, d: int) -> dict[int, int]:
     """``one_way`` maps a column index (of ``d``) to +1 (may only rise) or −1 (may only fall)."""
     one_way = dict(one_way or {})
-    _index_list("one_way", one_way.keys(), d)
+    _checks.column_indices("one_way", one_way.keys(), d)
     if any(v not in (1, -1) for v in one_way.values()):
         raise _checks.BadInput(f"one_way maps a column index to +1 (may only rise) or -1 (may only "
                                f"fall), got {one_way}")
     return one_way
 
 
-def _index_list(name: str, idx, d: int) -> list[int]:
-    idx = [] if idx is None else [int(i) for i in idx]
-    bad = [i for i in idx if not 0 <= i < d]
-    if bad:
-        raise _checks.BadInput(f"{name} indices {bad} are out of range: x has {d} columns, "
-                               f"0..{d - 1}")
-    return idx
-
-
 def feature_groups(d: int, categorical: list[list[int]] | None = None) -> list[list[int]]:
     """The original features as lists of encoded columns: every one-hot group of
     ``categorical`` is one feature, every other column is a feature of its own (in column
     order of each feature's first column). Sparsity is counted in these."""
-    groups = [sorted(_index_list("categorical", g, d)) for g in (categorical or [])]
+    groups = [sorted(_checks.column_indices("categorical", g, d)) for g in (categorical or [])]
     in_group = {j for g in groups for j in g}
     if sum(len(g) for g in groups) != len(in_group):
         raise _checks.BadInput("categorical groups overlap: each one-hot column belongs to one group "
@@ -172,7 +163,7 @@ def group_soft_threshold(v: Tensor, t: Tensor | float, groups: list[list[int]]) 
     return out
 
 
-def _lp_step(g: Tensor, need: Tensor, cost: Tensor, lo: Tensor, hi: Tensor) -> tuple[Tensor, Tensor]:
+def lp_step(g: Tensor, need: Tensor, cost: Tensor, lo: Tensor, hi: Tensor) -> tuple[Tensor, Tensor]:
     """The exact minimiser of Σ_j cost_j·|δ_j| subject to g·δ ≥ need and lo ≤ δ ≤ hi
     (lo ≤ 0 ≤ hi), for every row at once. A fractional knapsack: each column can add
     |g_j| of margin per unit at price cost_j, up to its box; take the columns in order of
@@ -231,7 +222,7 @@ def optimize(model: nn.Module, x: Tensor, target: int | Tensor, lam: float = 0.1
     costs; with ``distance="l2"`` it only rescues rows the search left invalid.) Adam or
     ISTA on an L1 term hovers near the sparse optimum without landing on it. The polish
     solves the linearised problem exactly — min Σ cost_j|δ_j| s.t. the linearised margin
-    ≥ ``margin`` within the box, a fractional knapsack (:func:`_lp_step`) — a few times
+    ≥ ``margin`` within the box, a fractional knapsack (:func:`lp_step`) — a few times
     from the current point (sequential linear programming), then tries, for every row
     at once, each single move of a feature: another category of a group, or a numeric
     column set back to 0 (re-solving the rest), keeping a move when the row stays valid
@@ -253,14 +244,14 @@ def optimize(model: nn.Module, x: Tensor, target: int | Tensor, lam: float = 0.1
     for name, value in (("lam", lam), ("mu", mu), ("diversity", diversity), ("margin", margin)):
         _checks.non_negative(value, name)
     _checks.positive(lr, "lr")
-    frozen = _index_list("immutable", immutable, d)
+    frozen = _checks.column_indices("immutable", immutable, d)
     if len(set(frozen)) == d:
         raise _checks.BadInput("every feature is immutable: no counterfactual can exist; free at "
                                "least one feature")
     one_way = check_one_way(one_way, d)
     groups = [list(g) for g in (categorical or [])]
     for g in groups:
-        _index_list("categorical", g, d)
+        _checks.column_indices("categorical", g, d)
     feats = feature_groups(d, groups)
     if distance == "mad":
         scale = mad.to(x) if mad is not None else median_absolute_deviation(x)
@@ -530,7 +521,7 @@ def _polish(cf, x, t, w, lam, mu, distance, sparsity, feats, groups, movable, ri
             s, g = score_and_grad(point, tr)
             g = g * numeric
             need = margin - s + (g * (point - xr)).sum(1)
-            step, feasible = _lp_step(g, need, cost[rows], lo_, hi_)
+            step, feasible = lp_step(g, need, cost[rows], lo_, hi_)
             cand = torch.where(numeric, xr + step, point)
             if lo is not None:                                         # x + (hi − x) may round past hi
                 cand = torch.maximum(torch.minimum(cand, hi), lo)

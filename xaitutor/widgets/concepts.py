@@ -71,12 +71,12 @@ def _bar(p: float, colour: str) -> str:
             f'background:{colour};vertical-align:middle"></div> {p:.2f}')
 
 
-def intervention_playground(model: concepts._ConceptModel, x: Tensor, c: Tensor, y: Tensor,
+def intervention_playground(model: concepts.ConceptModel, x: Tensor, c: Tensor, y: Tensor,
                             concept_names: Sequence[str] | None = None,
                             class_names: Sequence[str] | None = None) -> widgets.VBox:
     """Pick an example, then set each concept by hand (or leave the model's guess) and
     watch the task prediction change: concept interventions, one click at a time."""
-    concepts._check_data(x, c, y)
+    concepts.check_data(x, c, y)
     if model.kind == "blackbox":
         raise ValueError("a black box has no concepts to switch; pass a CBM or CEM")
     k, n = model.n_concepts, len(x)
