@@ -128,14 +128,14 @@ def lbfgs_before(model, loss_fn, train, indices, l2):
     """retrain_without before issue 15: a copy of the model, L-BFGS from θ̂ with the point's
     weight set to 0, tol 1e-8, at most 500 iterations."""
     X, Y = train
-    theta, out = inf._Flat(model, loss_fn, l2).theta, []
+    theta, out = inf.objective.Flat(model, loss_fn, l2).theta, []
     work = copy.deepcopy(model)
     for i in indices:
-        inf._Flat(work, loss_fn, l2).load(theta)
+        inf.objective.Flat(work, loss_fn, l2).load(theta)
         w = torch.ones(len(X), dtype=X.dtype)
         w[i] = 0.0
         inf.fit(work, loss_fn, X, Y, l2=l2, max_iter=500, tol=1e-8, weights=w)
-        out.append(inf._Flat(work, loss_fn, l2).theta)
+        out.append(inf.objective.Flat(work, loss_fn, l2).theta)
     return torch.stack(out)
 
 
@@ -143,7 +143,7 @@ def scipy_lbfgsb(model, loss_fn, train, indices, l2):
     """SciPy's L-BFGS-B from θ̂, float64, the gradient by torch.func; stops on the gradient
     (gtol 1e-10, no tolerance on the change of R), its line search or 15,000 iterations."""
     X, Y = train
-    flat, n, out = inf._Flat(model, loss_fn, l2), len(X), []
+    flat, n, out = inf.objective.Flat(model, loss_fn, l2), len(X), []
     for i in indices:
         def fun(theta, i=i):
             f = lambda t: flat.objective(t, X, Y) - flat.sample_loss(t, X[i], Y[i]) / n
@@ -185,7 +185,7 @@ def leave_one_out_table(quick: bool) -> None:
             s = inf.influence(model, loss_fn, train, test, l2=lam2, damping=damping)[0]
         order = s.argsort()
         idx = torch.cat([order[:k // 2], order[-(k - k // 2):]]).tolist()
-        flat, n = inf._Flat(model, loss_fn, lam2), len(xtr)
+        flat, n = inf.objective.Flat(model, loss_fn, lam2), len(xtr)
         results = {}
         for method, fn in (("L-BFGS from θ̂ (before)", lbfgs_before),
                            ("SciPy L-BFGS-B from θ̂", scipy_lbfgsb),

@@ -50,7 +50,7 @@ def test_hvp_equals_finite_differences_and_the_exact_hessian(logistic):
     hv = I.hvp(model, loss, train, v, l2=L2)
     torch.testing.assert_close(hv, v @ H)
     # central differences of the gradient of R
-    flat = I._Flat(model, loss, L2)
+    flat = I.objective.Flat(model, loss, L2)
     grad_r = torch.func.grad(lambda t: flat.objective(t, *train))
     eps = 1e-5
     fd = (grad_r(flat.theta + eps * v[0]) - grad_r(flat.theta - eps * v[0])) / (2 * eps)
@@ -443,10 +443,10 @@ def test_the_cached_influence_computes_what_queries_share_once(logistic, monkeyp
             calls[name] += 1
             return fn(*args, **kwargs)
         return wrapper
-    monkeypatch.setattr(I, "_grads", counting("grads", I._grads))
-    monkeypatch.setattr(I, "_hvp_fn", counting("hvp graph", I._hvp_fn))
-    monkeypatch.setattr(I, "_largest_eigenvalue", counting("power iteration", I._largest_eigenvalue))
-    monkeypatch.setattr(I, "_cholesky", counting("cholesky", I._cholesky))
+    monkeypatch.setattr(I.scores, "grads", counting("grads", I.scores.grads))
+    monkeypatch.setattr(I.scores, "hvp_fn", counting("hvp graph", I.scores.hvp_fn))
+    monkeypatch.setattr(I.scores, "largest_eigenvalue", counting("power iteration", I.scores.largest_eigenvalue))
+    monkeypatch.setattr(I.scores, "cholesky", counting("cholesky", I.scores.cholesky))
     monkeypatch.setattr(torch.func, "hessian", counting("hessian", torch.func.hessian))
     cached = I.Influence(model, loss, train, l2=L2)
     with warnings.catch_warnings():

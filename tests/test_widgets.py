@@ -241,7 +241,7 @@ def test_influence_explorer_shares_the_training_gradients_and_the_factor(monkeyp
     from xaitutor import influence
     model, train, test, idx, thetas = _three_or_eight(120, 100, 20)
     calls = {"grads": 0, "hessian": 0}
-    real_grads, real_hessian = influence._grads, torch.func.hessian
+    real_grads, real_hessian = influence.scores.grads, torch.func.hessian
 
     def counting_grads(flat, X, *a, **k):
         calls["grads"] += len(X) == len(train[0])
@@ -250,7 +250,7 @@ def test_influence_explorer_shares_the_training_gradients_and_the_factor(monkeyp
     def counting_hessian(*a, **k):
         calls["hessian"] += 1
         return real_hessian(*a, **k)
-    monkeypatch.setattr(influence, "_grads", counting_grads)
+    monkeypatch.setattr(influence.scores, "grads", counting_grads)
     monkeypatch.setattr(torch.func, "hessian", counting_hessian)
     box = widgets.influence_explorer(model, nn.CrossEntropyLoss(), train, test, idx, thetas)
     for i in (3, 5, 7):
