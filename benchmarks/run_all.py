@@ -23,11 +23,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCHMARKS = ["concepts.py", "saliency.py", "influence.py", "counterfactuals.py", "latent.py",
-              "shapley.py", "widgets.py"]
+# each notebook's benchmark (notebooks/manifest.toml), then every widget's answer time
+BENCHMARKS = [row["benchmark"] for row in tomllib.loads((ROOT / "notebooks" / "manifest.toml").read_text())["notebook"]
+              if row["benchmark"]] + ["widgets.py"]
 
 
 def time_notebooks(only: list[str] | None = None, log_path: str | None = None):

@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.request
 from pathlib import Path
 
@@ -35,16 +36,11 @@ from test_notebooks_twice import CHROMIUM, assert_shows_what_is_committed, learn
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "screenshots"
 
-# notebook → how to move its main widget: (kind of control, which one of that kind on the page)
-NOTEBOOKS = {
-    "01_concept_bottleneck_xor.ipynb": ("select", -1),
-    "02_saliency_maps.ipynb": ("select", 0),
-    "03_influence_functions.ipynb": ("select", 0),
-    "04_counterfactual_optimization.ipynb": ("checkbox", 2),
-    "05_vae_latent_counterfactuals.ipynb": ("select", 0),
-    "06_actionable_causal_recourse.ipynb": ("checkbox", 0),
-    "07_shapley_lime.ipynb": ("select", 0),
-}
+# notebook → the control of its main widget to move: its label on the page and its kind
+# (notebooks/manifest.toml; found by the label JupyterLab shows, not by a position on the page)
+MANIFEST = tomllib.loads((ROOT / "notebooks" / "manifest.toml").read_text())["notebook"]
+NOTEBOOKS = {row["file"]: (row["control"]["kind"], row["control"]["label"]) for row in MANIFEST}
+
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None,
@@ -106,6 +102,20 @@ def browser():
             pytest.skip(f"Chromium at {CHROMIUM} cannot start here: {e}")
         yield b
         b.close()
+
+
+def _control(page, kind: str, label: str):
+    """The first control of that kind whose label on the page is ``label``: a dropdown's label
+    stands beside its <select>, a checkbox's description in a <span> beside its box (ipywidgets 8;
+    the checkbox's own label holds a zero-width space)."""
+    exact = re.compile(f"^\\s*{re.escape(label)}\\s*$")
+    if kind == "dropdown":
+        return page.locator(".jupyter-widgets.widget-dropdown").filter(
+            has=page.locator("label", has_text=exact)).locator("select").first
+    if kind == "checkbox":
+        return page.locator(".jupyter-widgets.widget-checkbox").filter(
+            has=page.locator("label.widget-label-basic > span", has_text=exact)).locator("input").first
+    raise ValueError(f"notebooks/manifest.toml: unknown control kind {kind!r} (dropdown or checkbox)")
 
 
 def _output_of(widget) -> str:
@@ -170,9 +180,7 @@ def _run_and_move(page, url: str, token: str, name: str) -> None:
         const last = prompts[prompts.length - 1];
         return last && /\\[\\d+\\]/.test(last.textContent);
     }""", timeout=300_000, polling=500)      # every 0.5 s, not every frame: less CPU
-    kind, which = NOTEBOOKS[name]
-    control = page.locator(".jupyter-widgets select" if kind == "select" else
-                           ".jupyter-widgets input[type=checkbox]").nth(which)
+    control = _control(page, *NOTEBOOKS[name])
     widget = control.locator("xpath=ancestor::div[contains(@class,'jp-OutputArea-output')][1]")
     try:
         widget.scroll_into_view_if_needed(timeout=60_000)
@@ -181,7 +189,7 @@ def _run_and_move(page, url: str, token: str, name: str) -> None:
         page.screenshot(path=str(SHOTS / f"FAILED_{name}.png"), full_page=True)
         raise
     before = _output_of(widget)
-    if kind == "select":
+    if control.evaluate("c => c.tagName") == "SELECT":
         current = control.evaluate("s => s.selectedIndex")
         control.select_option(index=(current + 1) % control.locator("option").count())
     else:
