@@ -3,6 +3,7 @@
 model answer, and runs top to bottom in a fresh kernel with every exercise unanswered."""
 from __future__ import annotations
 
+import ast
 import json
 import re
 import subprocess
@@ -38,10 +39,13 @@ def test_the_student_edition_shows_no_output_and_no_answer(path):
             continue
         assert cell.outputs == [] and cell.execution_count is None
         assert not re.search(r"^\s*# NBVAL_", cell.source, re.M), "markers live in tags"
-        if role == "solution":          # a comment and solution() calls: prints only when run
+        if role == "solution":          # comments only: "Run All" prints no answer
             lines = cell.source.splitlines()
-            assert lines[0].startswith("# Model answer") and all(
-                re.fullmatch(r'solution\("\d\d", "\w+"\);', line) for line in lines[1:]), cell.source
+            assert lines[0].startswith("# Model answer") and all(line.startswith("#") for line in lines), cell.source
+            calls = [line[2:] for line in lines if line.startswith('# solution("')]
+            assert calls and all(re.fullmatch(r'solution\("\d\d", "\w+"\);', c) for c in calls), cell.source
+            compile(cell.source, path.name, "exec")
+            assert not ast.parse(cell.source).body, "the cell runs nothing until the learner uncomments it"
         else:
             assert "answer()" not in cell.source and 'solution("' not in cell.source
     # between a stub and its model answer nothing is readable without a click: the checks

@@ -8,8 +8,8 @@ by nbval. The **student edition** is generated from it:
 
 In the student edition every notebook has no outputs, no execution counts and no saved
 widget state; every exercise is the learner's empty stub (as in the instructor edition);
-every model answer is a folded cell that prints the answer only when the learner runs it
-(``solution("NN", "name")``), never an answer already printed; the markers that only
+every model answer is a folded cell whose ``solution("NN", "name")`` call is commented out,
+so that running all cells prints no answer: the learner deletes the ``# `` and runs it; the markers that only
 tests need live in cell tags (``nbval-ignore-output``), not in the code a learner reads.
 The **nbgrader course** is generated too, for graded assignments on a JupyterHub:
 
@@ -137,7 +137,8 @@ def student_notebook(nb, name: str):
     Between an exercise's stub and its model answer nothing can be read before the learner
     acts: what follows the learner's lines in the stub's cell — the check, its reference
     and its feedback, which would give the answer away — moves to a folded cell of its own, the evidence cells and the text about them
-    after the stub are folded, and the model answer cell prints the answer only when run.
+    after the stub are folded, and the model answer cell prints the answer only when the
+    learner uncomments its ``solution(...)`` call and runs it ("Run All" prints none).
     The cells that test a "Predict first" question outside the exercises are folded as
     well, with the text that tells their result; headings are never folded."""
     import nbformat
@@ -160,8 +161,10 @@ def student_notebook(nb, name: str):
         cell["metadata"]["xaitutor"] = {"cell": i}
         text = "".join(cell["source"])
         if role == "solution":
-            calls = "\n".join(f'solution("{nn}", "{key}");' for nn, key in _SOLUTION_CALL.findall(text))
-            cell["source"] = "# Model answer: run this cell after your own attempt — it prints the answer\n" + calls
+            # commented out: "Run All" must not print it; the learner asks by deleting the "# "
+            calls = "\n".join(f'# solution("{nn}", "{key}");' for nn, key in _SOLUTION_CALL.findall(text))
+            cell["source"] = ('# Model answer: once you have tried, delete the "# " in front of solution(...)\n'
+                              "# below and run this cell: it prints the answer.\n" + calls)
             cell["metadata"].setdefault("jupyter", {})["outputs_hidden"] = False   # shown once run
             in_exercise = False
         elif role == "stub" and _first_check_line(text):
