@@ -3,7 +3,7 @@ time (a flipped comparison, a changed operator, a constant off by one, a dropped
 and run the tests that should notice. A mutant the tests let pass is a hole in them.
 
     python tools/mutate.py xaitutor/shapley.py tests/test_shapley.py --sample 40
-    python tools/mutate.py xaitutor/recourse.py tests/test_recourse.py --sample 40 --seed 1
+    python tools/mutate.py xaitutor/recourse/linear.py tests/test_recourse.py --sample 40 --seed 1
 
 The mutants are written into a copy of the project in a temporary folder (the package,
 the tests, pyproject.toml), first on PYTHONPATH there, so the working tree is never
