@@ -762,6 +762,7 @@ KNOB_CALLS = {
     "saliency.meaningful_perturbation": lambda **k: saliency.meaningful_perturbation(
         w().cnn, w().x_img, 0, **{"steps": 2, **k}),
     "saliency.explain": lambda **k: saliency.explain("SmoothGrad", w().cnn, w().x_img, 0, **{"n_samples": 2, **k}),
+    "metrics.deletion_images": lambda **k: metrics.deletion_images(w().x_img, torch.rand(6, 1, 8, 8), **k),
     "metrics.deletion_curve": lambda **k: metrics.deletion_curve(w().cnn, w().x_img, 0, torch.rand(6, 1, 8, 8),
                                                                  **{"n_steps": 4, **k}),
     "shapley.kernel_coalitions": lambda **k: shapley.kernel_coalitions(**{"m": 5, "n_samples": 10, **k}),

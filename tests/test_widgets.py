@@ -555,12 +555,16 @@ def test_explorer_remembers_what_each_key_showed_and_forgets_the_oldest():
 
 def test_the_deletion_explorer_shows_the_most_important_pixels_deleted_first():
     """Issue 24, §2: the explorer's picture deleting the *least* important pixels first
-    passed every test. deletion_frame, which the explorer draws, against a ranking by hand."""
-    from xaitutor.widgets.saliency import deletion_frame
+    passed every test. The explorer draws metrics.deletion_images (what the curve scores),
+    checked here against a ranking by hand."""
+    from xaitutor.metrics import deletion_images
+
+    def frame(x, a, step, n_steps, mode="deletion"):
+        return deletion_images(x[None], a[None], n_steps, mode)[0, step]
     x = torch.rand(2, 4, 4) + 0.5                                  # no pixel is 0 to begin with
     a = torch.stack([torch.arange(16.0).view(4, 4), torch.zeros(4, 4)])   # importance grows with the index
-    gone = (deletion_frame(x, a, step=1, n_steps=4, mode="deletion") == 0).all(0).flatten()
+    gone = (frame(x, a, step=1, n_steps=4, mode="deletion") == 0).all(0).flatten()
     assert gone.nonzero().flatten().tolist() == [12, 13, 14, 15]   # the top quarter
-    kept = (deletion_frame(x, a, step=1, n_steps=4, mode="insertion") != 0).all(0).flatten()
+    kept = (frame(x, a, step=1, n_steps=4, mode="insertion") != 0).all(0).flatten()
     assert kept.nonzero().flatten().tolist() == [12, 13, 14, 15]
-    assert (deletion_frame(x, a, 0, 4) == x).all() and (deletion_frame(x, a, 4, 4) == 0).all()
+    assert (frame(x, a, 0, 4) == x).all() and (frame(x, a, 4, 4) == 0).all()

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from . import _checks
 from ._batching import batched
 
-__all__ = ["spearman", "cascading_randomization", "randomized_labels", "deletion_curve",
+__all__ = ["spearman", "cascading_randomization", "randomized_labels", "deletion_curve", "deletion_images",
            "auc", "pointing_game", "energy_ratio", "pixel_map"]
 
 Explainer = Callable[[nn.Module, Tensor, Tensor], Tensor]
@@ -97,6 +97,36 @@ def randomized_labels(y: Tensor, seed: int = 0) -> Tensor:
     return y[torch.randperm(len(y), generator=g).to(y.device)]
 
 
+def deletion_images(x: Tensor, attribution: Tensor, n_steps: int = 16, mode: str = "deletion",
+                    baseline: float | Tensor = 0.0) -> Tensor:
+    """The images a deletion (insertion) run scores, ``(N, n_steps + 1, C, H, W)``: at step k
+    the round(k·H·W / n_steps) pixels that ``attribution`` ranks most important (summed over
+    channels) are replaced by ``baseline`` (``"deletion"``), or only they are kept and the
+    rest is ``baseline`` (``"insertion"``). :func:`deletion_curve` scores these images; the
+    deletion explorer draws one of them."""
+    _checks.tensor(x, "x", dim=4, shape_hint="(N, C, H, W)")
+    _checks.tensor(attribution, "attribution", dim=4, shape_hint="(N, C, H, W)")
+    if mode not in ("deletion", "insertion"):
+        raise _checks.BadInput(f"mode must be 'deletion' or 'insertion', got {mode!r}")
+    if attribution.shape[0] != x.shape[0] or attribution.shape[2:] != x.shape[2:]:
+        raise _checks.BadInput(f"attribution {tuple(attribution.shape)} does not match x "
+                               f"{tuple(x.shape)}: need (N, C or 1, H, W) with the same N, H, W")
+    n, c, h, w = x.shape
+    _checks.positive_int(n_steps, "n_steps", minimum=0)          # the type; the range below
+    if not 1 <= n_steps <= h * w:
+        raise _checks.BadInput(f"n_steps must be in 1..{h * w} (the number of pixels), got {n_steps}")
+    x = x.detach()                                         # images to score, not to differentiate
+    base = torch.as_tensor(baseline, dtype=x.dtype, device=x.device).expand_as(x)
+    order = pixel_map(attribution).reshape(n, -1).argsort(dim=1, descending=True)
+    rank = torch.empty_like(order)
+    rank.scatter_(1, order, torch.arange(h * w, device=x.device).expand(n, -1))
+    counts = torch.round(torch.linspace(0, h * w, n_steps + 1, device=x.device)).long()
+    chosen = (rank[:, None, :] < counts[None, :, None]).view(n, n_steps + 1, 1, h, w)
+    if mode == "deletion":
+        return torch.where(chosen, base[:, None], x[:, None])
+    return torch.where(chosen, x[:, None], base[:, None])
+
+
 @torch.no_grad()
 def deletion_curve(model: nn.Module, x: Tensor, target: Tensor, attribution: Tensor,
                    n_steps: int = 16, mode: str = "deletion", baseline: float | Tensor = 0.0,
@@ -116,27 +146,10 @@ def deletion_curve(model: nn.Module, x: Tensor, target: Tensor, attribution: Ten
         target = torch.full((len(x),), target, dtype=torch.long, device=x.device)
     _checks.labels(target, len(x), _checks.n_outputs(model, x), name="target")
     _checks.positive_int(batch_size, "batch_size")
-    if mode not in ("deletion", "insertion"):
-        raise _checks.BadInput(f"mode must be 'deletion' or 'insertion', got {mode!r}")
     if score not in ("probability", "logit"):
         raise _checks.BadInput(f"score must be 'probability' or 'logit', got {score!r}")
-    if attribution.shape[0] != x.shape[0] or attribution.shape[2:] != x.shape[2:]:
-        raise _checks.BadInput(f"attribution {tuple(attribution.shape)} does not match x "
-                               f"{tuple(x.shape)}: need (N, C or 1, H, W) with the same N, H, W")
+    images = deletion_images(x, attribution, n_steps, mode, baseline)
     n, c, h, w = x.shape
-    _checks.positive_int(n_steps, "n_steps", minimum=0)          # the type; the range below
-    if not 1 <= n_steps <= h * w:
-        raise _checks.BadInput(f"n_steps must be in 1..{h * w} (the number of pixels), got {n_steps}")
-    base = torch.as_tensor(baseline, dtype=x.dtype, device=x.device).expand_as(x)
-    order = pixel_map(attribution).reshape(n, -1).argsort(dim=1, descending=True)
-    rank = torch.empty_like(order)
-    rank.scatter_(1, order, torch.arange(h * w, device=x.device).expand(n, -1))
-    counts = torch.round(torch.linspace(0, h * w, n_steps + 1, device=x.device)).long()
-    chosen = (rank[:, None, :] < counts[None, :, None]).view(n, n_steps + 1, 1, h, w)
-    if mode == "deletion":
-        images = torch.where(chosen, base[:, None], x[:, None])
-    else:
-        images = torch.where(chosen, x[:, None], base[:, None])
     images = images.reshape(-1, c, h, w)
     t = target.to(x.device).repeat_interleave(n_steps + 1)
 

@@ -74,18 +74,6 @@ def saliency_explorer(model: torch.nn.Module, x: Tensor, y: Tensor, layer: torch
                   {"index": index, "method": method, **knobs}, show)
 
 
-def deletion_frame(x: Tensor, a: Tensor, step: int, n_steps: int, mode: str = "deletion") -> Tensor:
-    """The image ``x`` ``(C, H, W)`` at ``step`` of ``n_steps`` of a deletion (insertion)
-    run: the ``step / n_steps`` share of pixels that ``a`` ranks *most* important set to 0
-    (kept, the rest set to 0), as ``metrics.deletion_curve`` deletes them."""
-    order = metrics.pixel_map(a[None])[0].flatten().argsort(descending=True)
-    k = round(step * x[0].numel() / n_steps)
-    chosen = torch.zeros(x[0].numel(), dtype=torch.bool, device=x.device)
-    chosen[order[:k]] = True
-    chosen = chosen.view(x.shape[1:])
-    return torch.where(chosen, 0.0, x) if mode == "deletion" else torch.where(chosen, x, 0.0)
-
-
 def deletion_explorer(model: torch.nn.Module, x: Tensor, y: Tensor, layer: torch.nn.Module,
                       n_steps: int = 16) -> widgets.VBox:
     """Delete (or insert) pixels in the order a method ranks them and watch the class
@@ -110,7 +98,7 @@ def deletion_explorer(model: torch.nn.Module, x: Tensor, y: Tensor, layer: torch
             a = saliency.explain(method.value, model, xi, t, layer=layer)
         curve = metrics.deletion_curve(model, xi, t, a, n_steps=n_steps, mode=mode.value)[0].cpu()
         area = metrics.auc(curve[None]).item()
-        shown = deletion_frame(xi[0], a[0], step.value, n_steps, mode.value)
+        shown = metrics.deletion_images(xi, a, n_steps, mode.value)[0, step.value]     # what the curve scored
         fig = Figure(figsize=(7.5, 3.4), layout="constrained")
         ax0, ax1 = fig.subplots(1, 2, width_ratios=[1.6, 1])
         fractions, curve = torch.linspace(0, 1, n_steps + 1).numpy(), curve.numpy()
