@@ -106,7 +106,8 @@ def main() -> None:
     mlp.eval()
     with torch.no_grad():
         rejected = xc[mlp(xc).argmax(1) == 0][:20]
-    cf = built("counterfactual_explorer", lambda: widgets.counterfactual_explorer(mlp, rejected, enc, xc, yc))
+    cf = built("counterfactual_explorer", lambda: widgets.counterfactual_explorer(mlp, rejected, enc, xc, yc,
+                                                                                immutable=("age", "sex")))
     measure("04", "counterfactual_explorer", cf, "index", 3,
             "every applicant was searched in one batch when the setting was first met")
     measure("04", "counterfactual_explorer", cf, "lam", 1.0, "a new setting: one batched search")

@@ -127,3 +127,15 @@ def test_plot_montage_refuses_mismatched_titles_and_sizes():
         plot_montage(ax, [[np.zeros((4, 4))]], [["a", "b"]])
     with pytest.raises(ValueError, match="one size"):
         plot_montage(ax, [[np.zeros((4, 4)), np.zeros((5, 4))]], [["a", "b"]])
+
+
+def test_image_shape_is_the_square_the_pixels_fill_or_the_one_given():
+    """Issue 26: the widgets draw flat rows without assuming 8 × 8 digits."""
+    from xaitutor import BadInput
+    from xaitutor.plotting import image_shape
+    assert image_shape(64) == (8, 8) and image_shape(784) == (28, 28)
+    assert image_shape(12, (3, 4)) == (3, 4)
+    with pytest.raises(BadInput, match="image_shape=.*H · W = 12"):
+        image_shape(12)
+    with pytest.raises(BadInput, match=r"image_shape=\(3, 5\) does not hold 12"):
+        image_shape(12, (3, 5))

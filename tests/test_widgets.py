@@ -282,7 +282,7 @@ def credit_model():
 
 def test_counterfactual_explorer_respects_the_ticked_features(credit_model):
     model, x, y, enc, rejected = credit_model
-    box = widgets.counterfactual_explorer(model, rejected, enc, x, y)
+    box = widgets.counterfactual_explorer(model, rejected, enc, x, y, immutable=("age", "sex"))
     assert "counterfactual" in box.view.value and "approved" in box.view.value
     assert box.controls["freeze age"].value and box.controls["freeze sex"].value
     for name in ["job", "housing", "saving_accounts", "checking_account", "purpose"]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Callable, Mapping, Sequence
 
 import matplotlib
@@ -14,7 +15,7 @@ from . import _checks
 
 __all__ = ["use_projector_style", "OKABE_ITO", "principal_plane", "plot_decision_regions",
            "plot_grouped_bars", "plot_curves", "figure_to_png", "plot_attribution",
-           "segment_edges", "plot_segments", "plot_montage"]
+           "segment_edges", "plot_segments", "plot_montage", "image_shape"]
 
 # Okabe & Ito (2008), "Color universal design": distinguishable by every common form of
 # colour blindness.
@@ -234,3 +235,18 @@ def figure_to_png(fig: plt.Figure, layout: dict | None = None, dpi: float | None
         layout[key] = [ax.get_position() for ax in axes]
     plt.close(fig)
     return buf.getvalue()
+
+
+def image_shape(n_pixels: int, shape: tuple[int, int] | None = None) -> tuple[int, int]:
+    """How to draw a flat row of ``n_pixels`` as an image: ``shape`` when given (it must hold
+    them all), else the square it fills (64 → 8 × 8, 784 → 28 × 28)."""
+    if shape is None:
+        side = math.isqrt(n_pixels)
+        if side * side != n_pixels:
+            raise _checks.BadInput(f"{n_pixels} pixels do not fill a square; pass image_shape=(H, W) "
+                                   f"with H · W = {n_pixels}")
+        return side, side
+    if len(shape) != 2 or shape[0] * shape[1] != n_pixels:
+        raise _checks.BadInput(f"image_shape={tuple(shape)} does not hold {n_pixels} pixels; pass (H, W) "
+                               f"with H · W = {n_pixels}")
+    return int(shape[0]), int(shape[1])

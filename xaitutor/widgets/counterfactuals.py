@@ -21,15 +21,16 @@ __all__ = ["counterfactual_explorer", "path_explorer"]
 def counterfactual_explorer(model: torch.nn.Module, x: Tensor, encoder: data.TabularEncoder,
                             X_train: Tensor, y_train: Tensor, target: int = 1,
                             one_way: dict[int, int] | None = None,
-                            default_immutable: Sequence[str] = ("age", "sex")) -> widgets.VBox:
+                            immutable: Sequence[str] = ()) -> widgets.VBox:
     """Pick an applicant (a row of ``x``), tick the features that may not change, move λ
     (proximity) and μ (sparsity): see the counterfactual as a before/after table with
-    its metrics."""
+    its metrics. ``immutable``: the features ticked at first (names of ``encoder``'s
+    columns; the notebook ticks age and sex)."""
     n = len(x)
     columns = list(encoder.numeric) + list(encoder.categorical)
     ex = Explorer(out="view")
     index = ex.index("applicant", n)
-    frozen = {c: widgets.Checkbox(value=c in default_immutable, description=c, indent=False,
+    frozen = {c: widgets.Checkbox(value=c in immutable, description=c, indent=False,
                                   layout={"width": "150px"}) for c in columns}
     lam = widgets.SelectionSlider(options=(0.0, 0.01, 0.1, 1.0), value=0.1, description="λ",
                                   continuous_update=False)

@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from .. import influence
-from ..plotting import OKABE_ITO, plot_montage
+from ..plotting import OKABE_ITO, image_shape as _image_shape, plot_montage
 from ._explorer import Explorer
 
 __all__ = ["influence_explorer"]
@@ -18,13 +18,14 @@ __all__ = ["influence_explorer"]
 
 def influence_explorer(model: torch.nn.Module, loss_fn, train: tuple[Tensor, Tensor],
                        test: tuple[Tensor, Tensor], loo_indices: Tensor, loo_thetas: Tensor,
-                       l2: float = 1e-2, image_shape: tuple[int, int] = (8, 8),
+                       l2: float = 1e-2, image_shape: tuple[int, int] | None = None,
                        class_names: Sequence[str] | None = None, top: int = 4) -> widgets.VBox:
     """Pick a test point and a solver (with its damping and LiSSA depth): see the most
     helpful and most harmful training images, and the predicted against the actual
     change of the test loss for the training points retrained without
     (``loo_indices`` with their retrained parameters ``loo_thetas``)."""
     (X, Y), (Xt, Yt) = train, test
+    image_shape = _image_shape(X[0].numel(), image_shape)          # None: the square the pixels fill
     names = list(class_names or [str(c) for c in range(int(Y.max()) + 1)])
     ex = Explorer()
     index = ex.index("image", len(Xt))

@@ -7,20 +7,21 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from .. import counterfactuals, latent
-from ..plotting import plot_montage
+from ..plotting import image_shape as _image_shape, plot_montage
 from ._explorer import Explorer
 
 __all__ = ["latent_explorer", "latent_sliders"]
 
 
 def latent_explorer(model: torch.nn.Module, vae, x: Tensor, y: Tensor,
-                    image_shape: tuple[int, int] = (8, 8), n_frames: int = 6,
+                    image_shape: tuple[int, int] | None = None, n_frames: int = 6,
                     target: int | None = None) -> widgets.VBox:
     """Pick a digit and a target class: the input-space counterfactual (notebook 04)
     beside the latent one (REVISE or C-CHVAE), and REVISE's path decoded frame by frame.
     ``target``: the class shown first (default 8 when the model has it, else its last
     class)."""
     n = len(x)
+    image_shape = _image_shape(x[0].numel(), image_shape)          # None: the square the pixels fill
     with torch.no_grad():
         n_classes = int(model(x[:1]).shape[1])
     if target is None:
@@ -92,13 +93,16 @@ def latent_explorer(model: torch.nn.Module, vae, x: Tensor, y: Tensor,
                   {"index": index, "target": target_w, "method": method}, show)
 
 
-def latent_sliders(vae, model: torch.nn.Module | None = None, image_shape: tuple[int, int] = (8, 8),
+def latent_sliders(vae, model: torch.nn.Module | None = None, image_shape: tuple[int, int] | None = None,
                    limit: float = 3.0) -> widgets.VBox:
     """One slider per latent dimension; the decoded image (and the model's label) follow."""
     sliders = [widgets.FloatSlider(value=0.0, min=-limit, max=limit, step=0.1, description=f"z{j + 1}",
                                    continuous_update=True) for j in range(vae.latent_dim)]
     ex = Explorer()
     device = next(vae.parameters()).device
+    with torch.no_grad():
+        n_pixels = vae.decode(torch.zeros(1, vae.latent_dim, device=device))[0].numel()
+    image_shape = _image_shape(n_pixels, image_shape)                 # None: the square the pixels fill
 
     def show():
         z = torch.tensor([[s.value for s in sliders]], device=device)
