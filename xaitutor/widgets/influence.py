@@ -24,8 +24,7 @@ def influence_explorer(model: torch.nn.Module, loss_fn, train: tuple[Tensor, Ten
     helpful and most harmful training images, and the predicted against the actual
     change of the test loss for the training points retrained without
     (``loo_indices`` with their retrained parameters ``loo_thetas``)."""
-    (X, Y), (Xt, Yt) = train, test
-    image_shape = _image_shape(X[0].numel(), image_shape)          # None: the square the pixels fill
+    (X, Y), (Xt, Yt), image_shape = train, test, _image_shape(train[0][0].numel(), image_shape)
     names = list(class_names or [str(c) for c in range(int(Y.max()) + 1)])
     ex = Explorer()
     index = ex.index("image", len(Xt))
