@@ -33,8 +33,12 @@ def test_a_row_names_what_exists(row):
     assert f"{row['main_widget']}(" in source, f"{row['file']} never builds {row['main_widget']}"
     assert set(row["control"]) == {"name", "label", "kind"} and row["control"]["kind"] in ("dropdown", "checkbox")
     widget_source = Path(widget_module.__file__).read_text()
-    assert f'"{row["control"]["name"]}"' in widget_source or row["control"]["name"].split(" ")[0] in widget_source, \
-        f"{row['widgets']} has no control {row['control']['name']!r}"
+    name, label = row["control"]["name"], row["control"]["label"]
+    prefix = name.rsplit(" ", 1)[0]                # "freeze credit_amount": one of f"freeze {c}"
+    assert f'"{name}":' in widget_source or f'f"{prefix} {{' in widget_source, \
+        f"{row['widgets']} names no control {name!r} in its controls"
+    if row["control"]["kind"] == "dropdown":       # a checkbox's label is its column's name
+        assert f'description="{label}"' in widget_source, f"{row['widgets']} shows no control labelled {label!r}"
     if row["benchmark"]:
         assert (ROOT / "benchmarks" / row["benchmark"]).is_file()
 
