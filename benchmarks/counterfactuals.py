@@ -30,6 +30,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from xaitutor import counterfactuals as cf
+from xaitutor.constraints import Constraints
+from xaitutor.counterfactuals import Search
 
 warnings.filterwarnings("ignore")
 
@@ -92,18 +94,18 @@ def main() -> None:
     rejected_idx = (cf.predict(model, X) == 0).nonzero().flatten()[:n_rows]
     x = X[rejected_idx]
     mads = cf.mad(X)
-    settings = dict(X_train=X, y_train=y, mad=mads, categorical=groups, bounds=(0.0, 1.0))
+    rules = Constraints(categorical=groups, bounds=(0.0, 1.0))
+    settings = dict(X_train=X, y_train=y, mad=mads, constraints=rules)
     results = {}
 
     start = time.perf_counter()
-    ours = cf.optimize(model, x, 1, mad=mads, categorical=groups, bounds=(0.0, 1.0))
+    ours = cf.optimize(model, x, 1, mad=mads, constraints=rules)
     results["xaitutor (batched)"] = (ours.x_cf, time.perf_counter() - start)
     start = time.perf_counter()
-    ours_sparse = cf.optimize(model, x, 1, mu=1.0, sparsity="l0", mad=mads, categorical=groups,
-                              bounds=(0.0, 1.0))
+    ours_sparse = cf.optimize(model, x, 1, mu=1.0, sparsity="l0", mad=mads, constraints=rules)
     results["xaitutor, L0 μ = 1"] = (ours_sparse.x_cf, time.perf_counter() - start)
     start = time.perf_counter()
-    search_only = cf.optimize(model, x, 1, polish=False, mad=mads, categorical=groups, bounds=(0.0, 1.0))
+    search_only = cf.optimize(model, x, 1, mad=mads, constraints=rules, search=Search(polish=False))
     results["xaitutor, no polish"] = (search_only.x_cf, time.perf_counter() - start)
 
     if dice_ml is not None:
@@ -158,11 +160,11 @@ def exact_table(X, y, groups, mads, n_rows) -> None:
         opt.step()
     logreg.eval()
     x = X[cf.predict(logreg, X) == 0][:n_rows]
-    kw = dict(mad=mads, categorical=groups, bounds=(0.0, 1.0))
+    kw = dict(mad=mads, constraints=Constraints(categorical=groups, bounds=(0.0, 1.0)))
     rows = {}
     for name, run in (("MILP: cheapest", lambda: cf.lp_counterfactual(logreg, x, 1, **kw)),
                       ("MILP: fewest features", lambda: cf.min_features_counterfactual(logreg, x, 1, **kw)),
-                      ("search only (no polish)", lambda: cf.optimize(logreg, x, 1, polish=False, **kw)),
+                      ("search only (no polish)", lambda: cf.optimize(logreg, x, 1, **kw, search=Search(polish=False))),
                       ("optimize, defaults", lambda: cf.optimize(logreg, x, 1, **kw)),
                       ("optimize, L0 (μ = 1)", lambda: cf.optimize(logreg, x, 1, mu=1.0, sparsity="l0", **kw))):
         start = time.perf_counter()
@@ -192,7 +194,7 @@ def path_table(model, x, mads, groups, settings) -> None:
     print(head)
     print("|" + "|".join("-" * len(c) for c in head.split("|")[1:-1]) + "|")
     for name, kw in (("L0, MAD distance", dict(sparsity="l0")), ("elastic net (L2 + L1)", dict(distance="l2"))):
-        path = cf.sparsity_path(model, x, 1, mus, mad=mads, categorical=groups, bounds=(0.0, 1.0), **kw)
+        path = cf.sparsity_path(model, x, 1, mus, mad=mads, constraints=settings["constraints"], **kw)
         ms = [cf.metrics(model, x, r.x_cf, 1, **settings) for r in path]
         print(f"| {name + ': features':32s} | " + " | ".join(f"{m['sparsity']:8.2f}" for m in ms) + " |")
         print(f"| {'  MAD cost':32s} | " + " | ".join(f"{m['proximity_mad']:8.2f}" for m in ms) + " |")

@@ -23,6 +23,7 @@ from torch import nn
 from xaitutor import counterfactuals as cf
 from xaitutor import data, latent, models
 from xaitutor.core import train
+from xaitutor.constraints import Constraints
 
 
 def row(name, x, x_cf, seconds, model, target, X_train, y_train, vae, **settings):
@@ -61,8 +62,7 @@ def main() -> None:
     with torch.no_grad():
         threes = Xall[(yall == 3) & (clf(Xall).argmax(1) == 3)][:n]
     header(f"digits: {len(threes)} threes → 8")
-    for name, fn in (("input space (notebook 04)", lambda: cf.optimize(clf, threes, 8, lam=0.05, distance="l1",
-                                                                        bounds=(0.0, 1.0)).x_cf),
+    for name, fn in (("input space (notebook 04)", lambda: cf.optimize(clf, threes, 8, lam=0.05, distance="l1", constraints=Constraints(bounds=(0.0, 1.0))).x_cf),
                      ("REVISE", lambda: latent.counterfactual(clf, vae, threes, 8).x_cf),
                      ("C-CHVAE", lambda: latent.counterfactual(clf, vae, threes, 8, method="cchvae").x_cf)):
         x_cf, seconds = timed(fn)
@@ -79,13 +79,11 @@ def main() -> None:
                                epochs=150, progress=False)
     imm = enc.columns_of("age") + enc.columns_of("sex")
     bounds = enc.bounds(gtr)
-    settings = dict(mad=cf.mad(gtr), bounds=bounds, categorical=enc.categorical_groups, immutable=imm)
+    settings = dict(mad=cf.mad(gtr), constraints=Constraints(bounds=bounds, categorical=enc.categorical_groups, immutable=imm))
     header(f"German credit: {len(rejected)} rejected applicants → approved (age, sex immutable)")
     for name, fn in (("input space (notebook 04)", lambda: cf.optimize(credit, rejected, 1, **settings).x_cf),
-                     ("REVISE", lambda: latent.counterfactual(credit, tab_vae, rejected, 1, immutable=imm,
-                                                              bounds=bounds).x_cf),
-                     ("C-CHVAE", lambda: latent.counterfactual(credit, tab_vae, rejected, 1, method="cchvae",
-                                                               immutable=imm, bounds=bounds).x_cf)):
+                     ("REVISE", lambda: latent.counterfactual(credit, tab_vae, rejected, 1, constraints=Constraints(immutable=imm, bounds=bounds)).x_cf),
+                     ("C-CHVAE", lambda: latent.counterfactual(credit, tab_vae, rejected, 1, method="cchvae", constraints=Constraints(immutable=imm, bounds=bounds)).x_cf)):
         x_cf, seconds = timed(fn)
         row(name, rejected, x_cf, seconds, credit, 1, gtr, gytr, tab_vae, **settings)
 

@@ -9,6 +9,7 @@ from torch import nn
 from xaitutor import data
 from xaitutor.counterfactuals import quality as Q
 from xaitutor.counterfactuals import predict
+from xaitutor.constraints import Constraints
 
 
 def fit(model, X, y, steps=200, lr=1e-2, seed=0):
@@ -220,8 +221,7 @@ def test_sparsity_counts_a_category_switch_as_one_feature_and_two_columns():
     x_cf = torch.tensor([[0.0, 0.0, 0.0, 1.0, 0.0],          # switch: 1 feature, 2 columns
                          [1.0, 0.0, 0.0, 0.0, 1.0]])         # number + switch: 2 features, 3 columns
     X_train = torch.cat([x, x_cf])
-    m = Q.metrics(model, x, x_cf, 1, X_train, y_train=torch.tensor([0, 0, 1, 1]),
-                  categorical=[[2, 3, 4]])
+    m = Q.metrics(model, x, x_cf, 1, X_train, y_train=torch.tensor([0, 0, 1, 1]), constraints=Constraints(categorical=[[2, 3, 4]]))
     assert m["sparsity"] == 1.5 and m["sparsity_columns"] == 2.5
     plain = Q.metrics(model, x, x_cf, 1, X_train, y_train=torch.tensor([0, 0, 1, 1]))
     assert plain["sparsity"] == plain["sparsity_columns"] == 2.5   # no groups: columns
@@ -232,8 +232,7 @@ def test_sparsity_ignores_changes_within_tol_and_counts_over_k_counterfactuals()
     x = torch.zeros(1, 3)
     x_cf = torch.tensor([[[1e-8, 0.0, 0.0], [1.0, 1.0, 1.0]]])       # (1, 2, 3)
     X_train = torch.tensor([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0], [2.0, 1.0, 1.0]])
-    m = Q.metrics(model, x, x_cf, 1, X_train, y_train=torch.tensor([0, 1, 1]),
-                  categorical=[[1, 2]])
+    m = Q.metrics(model, x, x_cf, 1, X_train, y_train=torch.tensor([0, 1, 1]), constraints=Constraints(categorical=[[1, 2]]))
     assert m["sparsity"] == 1.0 and m["sparsity_columns"] == 1.5      # (0 + 2) / 2, (0 + 3) / 2
 
 
@@ -284,7 +283,7 @@ def test_bad_input_is_explained(blobs):
         Q.judge_validity(nn.Linear(2, 2), x_cf, 1)
     with pytest.raises(ValueError, match="logits"):
         Q.judge_validity(lambda z: torch.zeros(3), x_cf, 1)
-    with pytest.raises(ValueError, match="ynn_k"):
-        Q.metrics(model, x, x_cf, 1, X, y, ynn_k=0)
+    with pytest.raises(TypeError, match="constraints must be an xaitutor.Constraints"):
+        Q.metrics(model, x, x_cf, 1, X, y, constraints=dict(categorical=[[1, 2]]))
     with pytest.raises(ValueError, match="categorical indices"):
-        Q.metrics(model, x, x_cf, 1, X, y, categorical=[[1, 2]])
+        Q.metrics(model, x, x_cf, 1, X, y, constraints=Constraints(categorical=[[1, 2]]))

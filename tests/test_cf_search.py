@@ -9,8 +9,10 @@ from torch import nn
 
 from xaitutor import counterfactuals as CF
 from xaitutor import data
-from xaitutor.counterfactuals.search import (lp_step, group_soft_threshold, hard_threshold,
-                                             soft_threshold)
+from xaitutor.counterfactuals.proximal import (lp_step, group_soft_threshold, hard_threshold,
+                                               soft_threshold)
+from xaitutor.constraints import Constraints
+from xaitutor.counterfactuals import Search
 
 
 def changed_features(x, x_cf, categorical=None):
@@ -119,8 +121,8 @@ def test_elastic_net_mu_makes_l2_counterfactuals_sparse():
     d = 10
     model = random_net(1, d, "tanh")
     x = rejected(model, d)
-    dense = CF.optimize(model, x, 1, distance="l2", mu=0.0, zero_below=0.0)
-    sparse = CF.optimize(model, x, 1, distance="l2", mu=1.0, zero_below=0.0)
+    dense = CF.optimize(model, x, 1, distance="l2", mu=0.0, search=Search(zero_below=0.0))
+    sparse = CF.optimize(model, x, 1, distance="l2", mu=1.0, search=Search(zero_below=0.0))
     assert changed_features(x, dense.x_cf).mean() >= 0.9 * d            # squared L2 moves everything
     assert changed_features(x, sparse.x_cf).mean() <= 0.5 * d
     assert sparse.validity >= 0.9
@@ -160,8 +162,7 @@ def test_group_sparsity_keeps_one_hots_valid_and_moves_categories_whole():
     x_all, _, _, enc = data.german_credit()
     model = random_net(0, x_all.shape[1], "tanh")
     x = x_all[CF.predict(model, x_all) == 0][:30]
-    r = CF.optimize(model, x, 1, sparsity="group", mu=0.5, categorical=enc.categorical_groups,
-                    bounds=enc.bounds(x_all))
+    r = CF.optimize(model, x, 1, sparsity="group", mu=0.5, constraints=Constraints(categorical=enc.categorical_groups, bounds=enc.bounds(x_all)))
     for g in enc.categorical_groups:
         vals = r.x_cf[:, g]
         assert torch.equal(vals.sum(1), torch.ones(len(x))) and set(vals.unique().tolist()) <= {0.0, 1.0}
@@ -176,14 +177,14 @@ def random_linear_problem(seed, d=8):
     X_ref = X_ref * torch.linspace(0.3, 3.0, d, dtype=torch.float64)   # columns of different spread
     x = X_ref[CF.predict(model, X_ref) == 0][:40]
     lo, hi = X_ref.min(0).values - 0.5, X_ref.max(0).values + 0.5
-    return model, x, CF.mad(X_ref), dict(immutable=[0], one_way={1: +1, 2: -1}, bounds=(lo, hi))
+    return model, x, CF.mad(X_ref), Constraints(immutable=[0], one_way={1: +1, 2: -1}, bounds=(lo, hi))
 
 
 @pytest.mark.parametrize("seed", [11, 12, 13, 14])
 def test_defaults_reach_the_linear_programming_optimum(seed):
     model, x, mads, cons = random_linear_problem(seed)
-    ours = CF.optimize(model, x, 1, mad=mads, **cons)
-    exact = CF.lp_counterfactual(model, x, 1, mad=mads, **cons)
+    ours = CF.optimize(model, x, 1, mad=mads, constraints=cons)
+    exact = CF.lp_counterfactual(model, x, 1, mad=mads, constraints=cons)
     ok = exact.feasible & ours.valid
     assert ok.float().mean() >= 0.95
     cost = ((ours.x_cf - x).abs() / mads).sum(1)
@@ -203,8 +204,8 @@ def test_defaults_match_the_milp_optimum_with_categories_on_german_credit():
         opt.step()
     model.eval()
     x = x_all[CF.predict(model, x_all) == 0][:60]
-    cons = dict(mad=CF.mad(x_all), bounds=enc.bounds(x_all), categorical=enc.categorical_groups,
-                immutable=enc.columns_of("age") + enc.columns_of("sex"))
+    cons = dict(mad=CF.mad(x_all), constraints=Constraints(bounds=enc.bounds(x_all), categorical=enc.categorical_groups,
+                immutable=enc.columns_of("age") + enc.columns_of("sex")))
     ours = CF.optimize(model, x, 1, **cons)
     exact = CF.lp_counterfactual(model, x, 1, **cons)
     ok = exact.feasible & ours.valid
@@ -237,9 +238,10 @@ def test_skipping_repeated_iterates_changes_nothing(case, monkeypatch):
         sparsity = {"credit-l0": "l0", "credit-group": "group"}.get(case, "l1")
         # credit-stuck: λ so large that δ = 0 is a fixed point and rows stay invalid until
         # λ is halved (at steps 50 and 100): the skip must stop at each adaptation
-        kw = dict(lam=3.0 if case == "credit-stuck" else 0.1, mu=0.1, mad=CF.mad(xc), bounds=enc.bounds(xc), sparsity=sparsity,
-                  categorical=enc.categorical_groups, immutable=enc.columns_of("age"), steps=120,
-                  adapt_every=1 if case == "credit-adapt-1" else 50)
+        kw = dict(lam=3.0 if case == "credit-stuck" else 0.1, mu=0.1, mad=CF.mad(xc), sparsity=sparsity,
+                  constraints=Constraints(bounds=enc.bounds(xc), categorical=enc.categorical_groups,
+                                          immutable=enc.columns_of("age")),
+                  search=Search(steps=120, adapt_every=1 if case == "credit-adapt-1" else 50))
         if case == "credit-adapt-1":       # a fixed point found on an adaptation step itself
             kw["lam"] = 30.0
     else:
@@ -248,14 +250,14 @@ def test_skipping_repeated_iterates_changes_nothing(case, monkeypatch):
         x = torch.randn(40, 2)
         with torch.no_grad():
             x = x[model(x).argmax(1) == 0][:6]
-        kw = dict(lam=1.0, distance="l2", lr=0.2, steps=150, record_path=True) if case == "toy-l2-path" \
-            else dict(lam=0.05, k=3, diversity=0.5, steps=100)
+        kw = dict(lam=1.0, distance="l2", search=Search(lr=0.2, steps=150, record_path=True)) \
+            if case == "toy-l2-path" else dict(lam=0.05, k=3, diversity=0.5, search=Search(steps=100))
     fast = CF.optimize(model, x, 1, **kw)
     monkeypatch.setattr(search, "_SKIP_FIXED_POINTS", False)
     slow = CF.optimize(model, x, 1, **kw)
     assert torch.equal(fast.x_cf, slow.x_cf) and torch.equal(fast.valid, slow.valid)
     assert torch.equal(fast.lam, slow.lam) and fast.history == slow.history
-    if kw.get("record_path"):
+    if kw["search"].record_path:
         assert torch.equal(fast.path, slow.path)
 
 
@@ -299,7 +301,7 @@ def test_the_l0_price_falls_to_one_feature_on_models_the_course_never_tuned():
         model, X, x, bounds = untuned_problem(seed)
         counts = []
         for mu in (0.0, 1.0, 3.0):
-            r = CF.optimize(model, x, 1, mu=mu, sparsity="l0", mad=CF.mad(X), immutable=[0], bounds=bounds)
+            r = CF.optimize(model, x, 1, mu=mu, sparsity="l0", mad=CF.mad(X), constraints=Constraints(immutable=[0], bounds=bounds))
             assert r.validity >= 0.93, (seed, mu, r.validity)
             counts.append(changed_features(x, r.x_cf)[r.valid].mean().item())
         assert counts[2] <= counts[0] + 1e-9, (seed, counts)
@@ -316,7 +318,7 @@ def test_a_one_feature_counterfactual_is_the_smallest_change_of_that_feature():
     change is the smallest that reaches the margin (brute force: a 4,001-point sweep of the
     column between x and its bound) — the line search's bisection, not just any valid point."""
     model, X, x, (lo, hi) = untuned_problem(1)
-    r = CF.optimize(model, x, 1, mu=3.0, sparsity="l0", mad=CF.mad(X), immutable=[0], bounds=(lo, hi))
+    r = CF.optimize(model, x, 1, mu=3.0, sparsity="l0", mad=CF.mad(X), constraints=Constraints(immutable=[0], bounds=(lo, hi)))
     moved = (r.x_cf - x).abs() > 0
     checked = 0
     for i in (moved.sum(1) == 1).nonzero().flatten().tolist():

@@ -4,6 +4,8 @@ from torch import nn
 
 from xaitutor import counterfactuals as CF
 from xaitutor import data
+from xaitutor.constraints import Constraints
+from xaitutor.counterfactuals import Search
 
 
 def random_mlp(seed, d=6, classes=2):
@@ -31,7 +33,7 @@ def test_constraints_hold_exactly(seed):
     model = random_mlp(seed)
     x = rejected(model, seed=seed)
     lo, hi = x.min(0).values - 0.5, x.max(0).values + 0.5
-    r = CF.optimize(model, x, 1, immutable=[0, 3], one_way={1: +1, 2: -1}, bounds=(lo, hi))
+    r = CF.optimize(model, x, 1, constraints=Constraints(immutable=[0, 3], one_way={1: +1, 2: -1}, bounds=(lo, hi)))
     assert torch.equal(r.x_cf[:, [0, 3]], x[:, [0, 3]])
     assert (r.x_cf[:, 1] >= x[:, 1]).all() and (r.x_cf[:, 2] <= x[:, 2]).all()
     assert ((r.x_cf >= lo) & (r.x_cf <= hi)).all()
@@ -41,11 +43,11 @@ def test_categorical_groups_end_as_valid_one_hot():
     x_all, y_all, _, enc = data.german_credit()
     model = random_mlp(0, d=x_all.shape[1])
     x = rejected_rows = x_all[CF.predict(model, x_all) == 0][:30]
-    r = CF.optimize(model, rejected_rows, 1, categorical=enc.categorical_groups)
+    r = CF.optimize(model, rejected_rows, 1, constraints=Constraints(categorical=enc.categorical_groups))
     for g in enc.categorical_groups:
         vals = r.x_cf[:, g]
         assert torch.equal(vals.sum(1), torch.ones(len(x))) and set(vals.unique().tolist()) <= {0.0, 1.0}
-    m = CF.metrics(model, x, r.x_cf, 1, x_all, categorical=enc.categorical_groups)
+    m = CF.metrics(model, x, r.x_cf, 1, x_all, constraints=Constraints(categorical=enc.categorical_groups))
     assert m["feasibility_violations"] == 0
 
 
@@ -53,8 +55,8 @@ def test_sparsity_term_changes_fewer_features_and_gives_exact_zeros():
     model = random_mlp(1, d=10)
     x = rejected(model, d=10, seed=1)
     # no clean-up threshold, no polish: only the sparsity term itself can make zeros
-    dense = CF.optimize(model, x, 1, lam=0.0, mu=0.0, zero_below=0.0, polish=False, distance="l1")
-    sparse = CF.optimize(model, x, 1, lam=0.0, mu=0.5, zero_below=0.0, polish=False, distance="l1")
+    dense = CF.optimize(model, x, 1, lam=0.0, mu=0.0, distance="l1", search=Search(zero_below=0.0, polish=False))
+    sparse = CF.optimize(model, x, 1, lam=0.0, mu=0.5, distance="l1", search=Search(zero_below=0.0, polish=False))
     changed = lambda r: ((r.x_cf - x).abs() > 0).sum(1).float().mean()
     assert changed(sparse) < changed(dense)
     assert ((sparse.x_cf - x) == 0).any()                                  # exact zeros
@@ -74,7 +76,7 @@ def test_diversity_spreads_the_k_counterfactuals():
 def test_path_is_recorded_from_the_start():
     model = random_mlp(0, d=2)
     x = rejected(model, n=3, d=2)
-    r = CF.optimize(model, x, 1, steps=40, record_path=True)
+    r = CF.optimize(model, x, 1, search=Search(steps=40, record_path=True))
     assert r.path.shape[1:] == (3, 2) and torch.equal(r.path[0], x)
 
 
@@ -95,7 +97,7 @@ def test_metrics_of_a_hand_made_case():
     x = torch.tensor([[-1.0, 0.0], [-2.0, 1.0]])
     x_cf = torch.tensor([[1.0, 0.0], [-0.5, 1.0]])   # the second stays class 0
     X_train = torch.tensor([[2.0, 0.0], [3.0, 0.0], [-3.0, 0.0], [-4.0, 0.0]])
-    m = CF.metrics(model, x, x_cf, 1, X_train, mad=torch.ones(2), immutable=[1], n_neighbors=1)
+    m = CF.metrics(model, x, x_cf, 1, X_train, mad=torch.ones(2), constraints=Constraints(immutable=[1]))
     assert m["validity"] == 0.5
     assert m["proximity_l1"] == pytest.approx((2.0 + 1.5) / 2)
     assert m["sparsity"] == 1.0
@@ -109,15 +111,15 @@ def test_bad_input_is_explained():
     with pytest.raises(ValueError, match="already predicted as their target"):
         CF.optimize(model, x, 0)
     with pytest.raises(ValueError, match="every feature is immutable"):
-        CF.optimize(model, x, 1, immutable=range(6))
+        CF.optimize(model, x, 1, constraints=Constraints(immutable=range(6)))
     with pytest.raises(ValueError, match="not a class"):
         CF.optimize(model, x, 5)
     with pytest.raises(ValueError, match=r"shape \(5,\)"):
         CF.optimize(model, x, torch.ones(3, dtype=torch.long))
     with pytest.raises(ValueError, match="out of range"):
-        CF.optimize(model, x, 1, immutable=[9])
+        CF.optimize(model, x, 1, constraints=Constraints(immutable=[9]))
     with pytest.raises(ValueError, match="one_way"):
-        CF.optimize(model, x, 1, one_way={0: 2})
+        CF.optimize(model, x, 1, constraints=Constraints(one_way={0: 2}))
     with pytest.raises(ValueError, match="mad must have shape"):
         CF.optimize(model, x, 1, mad=torch.ones(3))
     with pytest.raises(ValueError, match="training mode"):

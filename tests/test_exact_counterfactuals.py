@@ -11,6 +11,7 @@ from torch import nn
 
 from xaitutor.counterfactuals.exact import (ExactCounterfactuals, lp_counterfactual,
                                             min_features_counterfactual)
+from xaitutor.constraints import Constraints
 
 MARGIN = 0.5
 
@@ -129,8 +130,7 @@ def test_lp_optimum_equals_the_fractional_knapsack_on_two_class_models(seed):
     mad = torch.rand(d, generator=gen, dtype=torch.float64) + 0.2
     lo, hi = x.min(0).values - 0.7, x.max(0).values + 0.4
     frozen, rises, falls = [0], [1], [2]
-    r = lp_counterfactual(model, x, 1, mad=mad, immutable=frozen, one_way={1: +1, 2: -1},
-                          bounds=(lo, hi))
+    r = lp_counterfactual(model, x, 1, mad=mad, constraints=Constraints(immutable=frozen, one_way={1: +1, 2: -1}, bounds=(lo, hi)))
     assert isinstance(r, ExactCounterfactuals)
     w = (1 / mad).numpy()
     for i in range(len(x)):
@@ -184,7 +184,7 @@ def test_lp_optimum_equals_vertex_enumeration_on_three_class_models(seed):
     mad = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)
     lo, hi = x.min(0).values - 3.0, x.max(0).values + 3.0
     frozen, rises = [], [0]
-    r = lp_counterfactual(model, x, 2, mad=mad, one_way={0: +1}, bounds=(lo, hi))
+    r = lp_counterfactual(model, x, 2, mad=mad, constraints=Constraints(one_way={0: +1}, bounds=(lo, hi)))
     w = (1 / mad).numpy()
     for i in range(len(x)):
         xi = x[i].numpy()
@@ -206,7 +206,7 @@ def test_per_row_targets_on_a_four_class_model_match_a_second_formulation():
     with torch.no_grad():
         target = (model(x).argmax(1) + 1 + torch.randint(3, (12,), generator=gen)) % 4
     lo, hi = x.min(0).values - 2, x.max(0).values + 2
-    r = lp_counterfactual(model, x, target, bounds=(lo, hi))
+    r = lp_counterfactual(model, x, target, constraints=Constraints(bounds=(lo, hi)))
     for i in range(len(x)):
         ref = epigraph_lp(model, x[i].numpy(), int(target[i]), np.ones(d), lo.numpy(), hi.numpy(),
                           np.ones(d, dtype=bool))
@@ -245,7 +245,7 @@ def test_lp_with_categories_is_a_valid_one_hot_and_equals_brute_force_over_categ
     mad = torch.rand(d, generator=gen, dtype=torch.float64) + 0.3
     lo = torch.cat([x[:, :2].min(0).values - 0.5, torch.zeros(6, dtype=x.dtype)])
     hi = torch.cat([x[:, :2].max(0).values + 0.5, torch.ones(6, dtype=x.dtype)])
-    r = lp_counterfactual(model, x, 1, mad=mad, bounds=(lo, hi), categorical=GROUPS)
+    r = lp_counterfactual(model, x, 1, mad=mad, constraints=Constraints(bounds=(lo, hi), categorical=GROUPS))
     w = (1 / mad).numpy()
     for i in range(len(x)):
         ref = brute_force_categories(model, x[i].numpy(), 1, w, lo.numpy(), hi.numpy())
@@ -265,7 +265,7 @@ def test_an_immutable_category_group_keeps_its_category():
     x = rejected_rows(model, d, 10, 11, categorical=GROUPS)
     lo = torch.tensor([-4, -4, 0, 0, 0, 0, 0, 0], dtype=x.dtype)
     hi = torch.tensor([4, 4, 1, 1, 1, 1, 1, 1], dtype=x.dtype)
-    r = lp_counterfactual(model, x, 1, immutable=GROUPS[0], bounds=(lo, hi), categorical=GROUPS)
+    r = lp_counterfactual(model, x, 1, constraints=Constraints(immutable=GROUPS[0], bounds=(lo, hi), categorical=GROUPS))
     for i in range(len(x)):
         ref = brute_force_categories(model, x[i].numpy(), 1, np.ones(d), lo.numpy(), hi.numpy(),
                                      frozen=GROUPS[0])
@@ -294,8 +294,7 @@ def test_min_features_equals_brute_force_over_supports(seed):
     mad = torch.rand(d, generator=gen, dtype=torch.float64) + 0.2
     lo, hi = x.min(0).values - 0.3, x.max(0).values + 0.3          # tight: supports matter
     frozen, rises = [5], [4]
-    r = min_features_counterfactual(model, x, 1, mad=mad, immutable=frozen, one_way={4: +1},
-                                    bounds=(lo, hi))
+    r = min_features_counterfactual(model, x, 1, mad=mad, constraints=Constraints(immutable=frozen, one_way={4: +1}, bounds=(lo, hi)))
     w = (1 / mad).numpy()
     for i in range(len(x)):
         xi = x[i].numpy()
@@ -311,8 +310,7 @@ def test_min_features_equals_brute_force_over_supports(seed):
             assert r.n_features[i].item() == size
             assert r.cost[i].item() == pytest.approx(cost, rel=1e-6, abs=1e-6)
     assert_constraints_hold(model, x, r, 1, lo, hi, frozen, rises)
-    lp = lp_counterfactual(model, x, 1, mad=mad, immutable=frozen, one_way={4: +1},
-                           bounds=(lo, hi))
+    lp = lp_counterfactual(model, x, 1, mad=mad, constraints=Constraints(immutable=frozen, one_way={4: +1}, bounds=(lo, hi)))
     ok = r.feasible
     assert (r.n_features[ok] <= lp.n_features[ok]).all()           # sparser …
     assert (r.cost[ok] >= lp.cost[ok] - 1e-9).all()                 # … at a price
@@ -327,7 +325,7 @@ def test_min_features_with_categories_equals_brute_force_over_supports(seed):
     hi = torch.cat([x[:, :2].max(0).values + 0.5, torch.ones(6, dtype=x.dtype)])
     gen = torch.Generator().manual_seed(seed)
     mad = torch.rand(d, generator=gen, dtype=torch.float64) + 0.3
-    r = min_features_counterfactual(model, x, 1, mad=mad, bounds=(lo, hi), categorical=GROUPS)
+    r = min_features_counterfactual(model, x, 1, mad=mad, constraints=Constraints(bounds=(lo, hi), categorical=GROUPS))
     w = (1 / mad).numpy()
     for i in range(len(x)):
         xi = x[i].numpy()
@@ -353,7 +351,7 @@ def infeasible_setting():
         model.bias.copy_(torch.tensor([0.0, -1.0]))
     x = torch.tensor([[-0.5, -1.0, 0.0], [0.0, 0.5, 0.0]], dtype=torch.float64)
     bounds = (torch.tensor([-2.0, -2.0, -2.0]), torch.tensor([1.0, 2.0, 2.0]))
-    return model, x, dict(immutable=[2], one_way={1: +1}, bounds=bounds)
+    return model, x, dict(constraints=Constraints(immutable=[2], one_way={1: +1}, bounds=bounds))
 
 
 @pytest.mark.parametrize("solve", [lp_counterfactual, min_features_counterfactual])
@@ -369,7 +367,7 @@ def test_infeasible_rows_are_reported_not_raised(solve):
 
 def test_every_column_immutable_gives_infeasible_rows():
     model, x, kw = infeasible_setting()
-    r = lp_counterfactual(model, x, 1, immutable=[0, 1, 2])
+    r = lp_counterfactual(model, x, 1, constraints=Constraints(immutable=[0, 1, 2]))
     assert not r.feasible.any() and torch.equal(r.x_cf, x)
     assert torch.isinf(r.cost).all() and (r.n_features == 0).all()
 
@@ -381,7 +379,7 @@ def test_float32_results_keep_margin_and_bounds_after_rounding():
     lo, hi = x.min(0).values - 0.25, x.max(0).values + 0.25
     mad = torch.rand(d, generator=torch.Generator().manual_seed(5)) + 0.1
     for solve in (lp_counterfactual, min_features_counterfactual):
-        r = solve(model, x, 1, mad=mad, immutable=[0], one_way={1: -1}, bounds=(lo, hi))
+        r = solve(model, x, 1, mad=mad, constraints=Constraints(immutable=[0], one_way={1: -1}, bounds=(lo, hi)))
         assert r.feasible.any()
         assert_constraints_hold(model, x, r, 1, lo, hi, frozen=[0], falls=[1])
         with torch.no_grad():
@@ -403,7 +401,7 @@ def test_a_network_is_refused_with_a_pointer_to_optimize():
     x = torch.randn(3, 4, dtype=torch.float64)
     for solve in (lp_counterfactual, min_features_counterfactual):
         with pytest.raises(ValueError, match=r"linear model.*optimize\(\)"):
-            solve(mlp, x, 1, bounds=(-5.0, 5.0))
+            solve(mlp, x, 1, constraints=Constraints(bounds=(-5.0, 5.0)))
 
 
 def test_door_checks():
@@ -420,7 +418,7 @@ def test_door_checks():
     with pytest.raises(ValueError, match="mad must"):
         lp_counterfactual(model, x, 1, mad=torch.zeros(d, dtype=x.dtype))
     with pytest.raises(ValueError, match="disjoint one-hot groups"):
-        lp_counterfactual(model, x, 1, categorical=[[0, 1], [1, 2]])
+        lp_counterfactual(model, x, 1, constraints=Constraints(categorical=[[0, 1], [1, 2]]))
     with pytest.raises(ValueError, match="float32 but the model is float64"):
         lp_counterfactual(model, x.float(), 1)
 
@@ -435,7 +433,8 @@ def test_every_result_lives_on_the_device_of_x(solve, device):
     "Expected all tensors to be on the same device": all four results follow ``x``."""
     model, x, kw = infeasible_setting()
     model, x = model.to(device), x.to(device)
-    kw["bounds"] = tuple(b.to(device) for b in kw["bounds"])
+    kw = dict(constraints=Constraints(immutable=[2], one_way={1: +1},            # bounds given on the device
+                                      bounds=tuple(b.to(device) for b in kw["constraints"].bounds)))
     r = solve(model, x, 1, **kw)
     assert {t.device.type for t in (r.x_cf, r.cost, r.n_features, r.feasible)} == {device}
     assert (r.feasible & (model(r.x_cf).argmax(1) == 1)).tolist() == [True, False]

@@ -4,6 +4,8 @@ from torch import nn
 
 from xaitutor import counterfactuals as cf
 from xaitutor import data, latent, models
+from xaitutor.constraints import Constraints
+from xaitutor.counterfactuals import Search
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +34,7 @@ def test_latent_counterfactuals_are_valid_and_closer_to_real_targets(digits_setu
     r = latent.counterfactual(clf, vae, threes, 8, method=method)
     assert r.validity >= 0.9
     assert torch.equal(r.valid, clf(r.x_cf).argmax(1) == 8)
-    inp = cf.optimize(clf, threes, 8, lam=0.05, distance="l1", bounds=(0.0, 1.0))
+    inp = cf.optimize(clf, threes, 8, lam=0.05, distance="l1", constraints=Constraints(bounds=(0.0, 1.0)))
     nearest8 = lambda x_cf: torch.cdist(x_cf, Xtr[ytr == 8], p=1).min(1).values.mean()
     assert nearest8(r.x_cf[r.valid]) < nearest8(inp.x_cf[inp.valid])
 
@@ -41,7 +43,7 @@ def test_revise_path_starts_at_the_code_of_x(digits_setup):
     clf, vae, _, _, Xte, yte = digits_setup
     with torch.no_grad():
         x = Xte[(yte == 1) & (clf(Xte).argmax(1) == 1)][:2]
-    r = latent.counterfactual(clf, vae, x, 7, steps=60, record_path=True)
+    r = latent.counterfactual(clf, vae, x, 7, search=Search(steps=60, record_path=True))
     torch.testing.assert_close(r.path[0], vae.encode(x)[0])
     assert r.path.shape == (61, 2, 8)
 
@@ -60,8 +62,17 @@ def test_tabular_vae_decodes_valid_categories_and_keeps_immutables():
     target = 1 - int(model(rejected[:1]).argmax(1))
     imm = enc.columns_of("age") + enc.columns_of("sex")
     for method in latent.METHODS:
-        r = latent.counterfactual(model, vae, rejected, target, method=method, immutable=imm)
+        r = latent.counterfactual(model, vae, rejected, target, method=method, constraints=Constraints(immutable=imm))
         assert torch.equal(r.x_cf[:, imm], rejected[:, imm])
+    # one-way rules hold too; the one-hot groups (valid from the decoder) change nothing:
+    # projecting them on [0, 1] again would cut REVISE's straight-through gradient
+    duration = enc.columns_of("duration")[0]
+    rules = Constraints(immutable=imm, one_way={duration: -1}, bounds=enc.bounds(x))
+    plain = latent.counterfactual(model, vae, rejected, target, constraints=rules)
+    grouped = latent.counterfactual(model, vae, rejected, target, constraints=Constraints(
+        immutable=imm, one_way={duration: -1}, bounds=enc.bounds(x), categorical=enc.categorical_groups))
+    assert (plain.x_cf[:, duration] <= rejected[:, duration]).all()
+    assert torch.equal(plain.z_cf, grouped.z_cf) and torch.equal(plain.x_cf, grouped.x_cf)
 
 
 def test_bad_input_is_explained(digits_setup):

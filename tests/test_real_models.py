@@ -23,6 +23,8 @@ from torch import nn
 from xaitutor import concepts, data, latent, metrics, models
 from xaitutor import counterfactuals as CF
 from xaitutor import saliency as S
+from xaitutor.constraints import Constraints
+from xaitutor.counterfactuals import Search
 
 warnings.filterwarnings("ignore", message="Input Tensor 0 did not already require gradients")
 
@@ -425,16 +427,16 @@ def credit():
 def test_counterfactual_search_works_on_a_frozen_model_and_leaves_it_as_found(credit):
     model, rows, X = credit
     cases = [
-        lambda m: CF.optimize(m, rows, 1, steps=40),
-        lambda m: CF.optimize(m, rows, 1, steps=40, mu=0.05, k=2, diversity=0.1),
-        lambda m: CF.sparsity_path(m, rows, 1, [0.0, 0.05], steps=30),
+        lambda m: CF.optimize(m, rows, 1, search=Search(steps=40)),
+        lambda m: CF.optimize(m, rows, 1, mu=0.05, k=2, diversity=0.1, search=Search(steps=40)),
+        lambda m: CF.sparsity_path(m, rows, 1, [0.0, 0.05], search=Search(steps=30)),
         lambda m: CF.predict(m, rows),
         lambda m: CF.check_request(m, rows, 1),
     ]
     for fn in cases:
         trainable, frozen = on_both(fn, model)
         assert_same(trainable, frozen)
-    x_cf = CF.optimize(model, rows, 1, steps=40).x_cf
+    x_cf = CF.optimize(model, rows, 1, search=Search(steps=40)).x_cf
     for fn in (lambda m: CF.metrics(m, rows, x_cf, 1, X[:200]),
                lambda m: CF.plausibility_ynn(m, x_cf, 1, X[:200]),
                lambda m: CF.closer_to_target(m, rows, x_cf, 1, X[:200], CF.predict(model, X[:200])),
@@ -451,7 +453,7 @@ def test_exact_counterfactuals_work_on_a_frozen_linear_model(credit):
         rows = X[linear(X).argmax(1) == 0][:3]
     for fn in (lambda m: CF.lp_counterfactual(m, rows, 1),
                lambda m: CF.min_features_counterfactual(
-                   m, rows, 1, bounds=(X.min(0).values, X.max(0).values))):
+                   m, rows, 1, constraints=Constraints(bounds=(X.min(0).values, X.max(0).values)))):
         trainable, frozen = on_both(fn, linear)
         assert_same(trainable, frozen)
 
@@ -483,8 +485,8 @@ def digits_vae():
 @pytest.mark.parametrize("method", latent.METHODS)
 def test_latent_search_works_on_a_frozen_classifier_and_vae_and_leaves_them_as_found(digits_vae, method):
     clf, vae, rows = digits_vae
-    fn = lambda m, v: latent.counterfactual(m, v, rows, 8, method=method, steps=20,
-                                            n_candidates=20, max_radius=1.0)
+    fn = lambda m, v: latent.counterfactual(m, v, rows, 8, method=method,
+                                            n_candidates=20, max_radius=1.0, search=Search(steps=20))
     # grads=False: compared below, in test_revise_leaves_the_grad_of_trainable_models_untouched
     trainable, frozen = on_both(fn, clf, vae, grads=False)
     assert_same(trainable, frozen)
@@ -498,6 +500,6 @@ def test_revise_leaves_the_grad_of_trainable_models_untouched(digits_vae):
     clf, vae, rows = digits_vae
     clf, vae = copy.deepcopy(clf), copy.deepcopy(vae)
     before = state(clf), state(vae)
-    latent.counterfactual(clf, vae, rows, 8, steps=5)
+    latent.counterfactual(clf, vae, rows, 8, search=Search(steps=5))
     assert_as_found(clf, before[0])
     assert_as_found(vae, before[1])

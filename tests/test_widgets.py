@@ -5,6 +5,8 @@ import torch
 
 from xaitutor import concepts, data, widgets
 from xaitutor.plotting import use_projector_style
+from xaitutor.constraints import Constraints
+from xaitutor.counterfactuals import Search
 
 
 @pytest.fixture(scope="module")
@@ -315,9 +317,7 @@ def test_counterfactual_explorer_shows_what_optimize_finds_for_that_applicant(cr
     box = widgets.counterfactual_explorer(model, rows, enc, x, y)
     box.controls["mu"].value = 0.1
     box.controls["index"].value = 4
-    alone = CF.optimize(model, rows[4:5], 1, lam=0.1, mu=0.1, mad=CF.mad(x),
-                        immutable=enc.columns_of("age") + enc.columns_of("sex"),
-                        bounds=enc.bounds(x), categorical=enc.categorical_groups, steps=200)
+    alone = CF.optimize(model, rows[4:5], 1, lam=0.1, mu=0.1, mad=CF.mad(x), constraints=Constraints(immutable=enc.columns_of("age") + enc.columns_of("sex"), bounds=enc.bounds(x), categorical=enc.categorical_groups), search=Search(steps=200))
     after = enc.decode(alone.x_cf[0])[0]
     for c in enc.numeric + tuple(enc.categorical):
         assert f"<td>{after[c]}</td>" in box.view.value or f">{after[c]}</td>" in box.view.value, c
@@ -386,7 +386,7 @@ def test_latent_explorer_batched_search_gives_each_digit_its_own_answer(digit_va
     for i in [int(j) for j in (predicted != 8).nonzero().flatten()[[0, 3]]]:
         box.controls["index"].value = i
         alone = latent.counterfactual(clf, vae, X[i:i + 1], 8)
-        space = counterfactuals.optimize(clf, X[i:i + 1], 8, lam=0.05, distance="l1", bounds=(0.0, 1.0))
+        space = counterfactuals.optimize(clf, X[i:i + 1], 8, lam=0.05, distance="l1", constraints=Constraints(bounds=(0.0, 1.0)))
         expected = (f"input-space change L1 {float((space.x_cf - X[i:i + 1]).abs().sum()):.1f} · "
                     f"latent change L1 {float((alone.x_cf - X[i:i + 1]).abs().sum()):.1f}")
         assert box.status.value == expected

@@ -9,12 +9,13 @@ data lives, decode, and the result looks like data.
 * :func:`counterfactual` — ``"revise"`` (Joshi et al. 2019: gradient descent on z for
   the prediction loss + λ·‖decode(z) − x‖₁) and ``"cchvae"`` (Pawelczyk et al. 2020:
   random search on growing spheres around the code of x, keeping the closest valid
-  decoded point). Both batched over rows; immutable columns are copied from x.
+  decoded point). Both batched over rows; every decoded point is projected on the
+  :class:`~xaitutor.constraints.Constraints` (immutable columns copied from x).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -22,7 +23,8 @@ from torch import Tensor, nn
 
 from . import _checks
 from .core import train
-from .counterfactuals import check_bounds, check_request
+from .constraints import Constraints
+from .counterfactuals import Search, check_request
 
 __all__ = ["VAE", "train_vae", "counterfactual", "LatentCounterfactuals", "METHODS",
            "kl_divergence"]
@@ -158,22 +160,61 @@ def _margin(model: nn.Module, x: Tensor, t: Tensor) -> Tensor:
     return z_t - z.masked_fill(F.one_hot(t, z.shape[1]).bool(), float("-inf")).amax(1)
 
 
-def counterfactual(model: nn.Module, vae: VAE, x: Tensor, target: int | Tensor,
-                   method: str = "revise", lam: float = 0.05, steps: int = 300, lr: float = 0.05,
-                   margin: float = 0.5, immutable=None, bounds: tuple | None = None,
-                   n_candidates: int = 200,
-                   radius_step: float = 0.1, max_radius: float = 5.0, record_path: bool = False,
-                   adapt_every: int = 50, seed: int = 0) -> LatentCounterfactuals:
-    """Latent-space counterfactuals for the rows of ``x`` ``(N, D)`` toward ``target``.
+def _revise(model: nn.Module, decoded, x: Tensor, t: Tensor, z0: Tensor, lam: float,
+            search: Search) -> tuple[Tensor, Tensor | None]:
+    """REVISE: Adam on z from μ(x) for hinge + lam·‖decode(z) − x‖₁; lam halved every
+    ``adapt_every`` steps for rows still invalid. Returns the codes and the path."""
+    z = z0.clone().requires_grad_(True)
+    opt = torch.optim.Adam([z], lr=search.lr)
+    lam_row = torch.full((len(x),), float(lam), dtype=x.dtype, device=x.device)
+    path = [z0.clone()] if search.record_path else None
+    every = search.adapt_every
+    for step in range(search.steps):
+        xc = decoded(z, x)
+        loss = F.relu(search.margin - _margin(model, xc, t)) + lam_row * (xc - x).abs().sum(1)
+        (z.grad,) = torch.autograd.grad(loss.sum(), [z])   # only z: the models' .grad stay
+        opt.step()
+        if path is not None:
+            path.append(z.detach().clone())
+        if every and (step + 1) % every == 0:
+            with torch.no_grad():
+                lam_row[_margin(model, decoded(z, x), t) <= 0] /= 2
+    return z.detach(), (torch.stack(path) if path is not None else None)
 
-    ``"revise"``: z starts at μ(x); Adam on hinge(target margin of model(decode(z))) +
-    lam·‖decode(z) − x‖₁, with lam halved every ``adapt_every`` steps (0: never) for
-    rows still invalid.
-    ``"cchvae"``: sample ``n_candidates`` codes uniformly in growing shells of width
-    ``radius_step`` around μ(x) until a decoded candidate reaches the target; keep the
-    valid candidate closest to x (L1). Immutable columns are copied from x before the
-    model sees a candidate, so they never change.
-    """
+
+@torch.no_grad()
+def _cchvae(model: nn.Module, decoded, x: Tensor, t: Tensor, z0: Tensor, spheres: tuple,
+            seed: int) -> Tensor:
+    """C-CHVAE: codes sampled uniformly in growing shells around μ(x) until a decoded
+    candidate reaches the target; the valid candidate closest to x (L1) is kept."""
+    n_candidates, radius_step, max_radius = spheres
+    gen = torch.Generator().manual_seed(seed)
+    (n, d), k = x.shape, z0.shape[1]
+    z_cf = z0.clone()
+    found = torch.zeros(n, dtype=torch.bool, device=x.device)
+    for shell in range(max(1, math.ceil(max_radius / radius_step))):
+        rows = (~found).nonzero().flatten()
+        if len(rows) == 0:
+            break
+        r_lo, r_hi = shell * radius_step, (shell + 1) * radius_step
+        direction = torch.randn(len(rows), n_candidates, k, generator=gen, dtype=x.dtype).to(x.device)
+        direction = direction / direction.norm(dim=2, keepdim=True)
+        u = torch.rand(len(rows), n_candidates, 1, generator=gen, dtype=x.dtype).to(x.device)
+        radius = (r_lo ** k + u * (r_hi ** k - r_lo ** k)) ** (1 / k)  # uniform in the shell
+        cand = z0[rows, None] + radius * direction                    # (r, c, k)
+        xs = x[rows, None].expand(-1, n_candidates, -1).reshape(-1, d)
+        xc = decoded(cand.reshape(-1, k), xs)
+        ok = (_margin(model, xc, t[rows].repeat_interleave(n_candidates)) > 0).view(len(rows), -1)
+        dist = (xc - xs).abs().sum(1).view(len(rows), -1).masked_fill(~ok, float("inf"))
+        d_min, j = dist.min(1)
+        hit = torch.isfinite(d_min)
+        z_cf[rows[hit]] = cand[hit.nonzero().flatten(), j[hit]]
+        found[rows[hit]] = True
+    return z_cf
+
+
+def _checked(model, vae, x, target, method, lam, n_candidates, radius_step, max_radius) -> Tensor:
+    """The door checks of :func:`counterfactual`; returns the targets."""
     _checks.choice(method, "method", METHODS)
     if not isinstance(vae, VAE):
         raise _checks.BadInputType(f"vae must be an xaitutor.latent.VAE (make one with latent.train_vae), "
@@ -184,79 +225,57 @@ def counterfactual(model: nn.Module, vae: VAE, x: Tensor, target: int | Tensor,
         raise _checks.BadInput(f"the VAE takes {vae.n_features} features but x has shape "
                                f"{tuple(x.shape)}: train the VAE on the model's input space")
     t = check_request(model, x, target)
-    n, d = x.shape
-    keep = torch.zeros(d, dtype=torch.bool, device=x.device)
-    if immutable is not None:
-        idx = [int(i) for i in immutable]
-        if any(not 0 <= i < d for i in idx):
-            raise _checks.BadInput(f"immutable indices must be in 0..{d - 1} (x has {d} columns), "
-                                   f"got {idx}")
-        keep[idx] = True
-    if keep.all():
-        raise _checks.BadInput("every feature is immutable: no counterfactual can exist; free at "
-                               "least one feature")
-    _checks.positive_int(steps, "steps")
     _checks.positive_int(n_candidates, "n_candidates")
     _checks.non_negative(lam, "lam")
-    _checks.non_negative(adapt_every, "adapt_every")
     if not radius_step > 0 or not max_radius >= radius_step:
         raise _checks.BadInput(f"need radius_step > 0 and max_radius ≥ radius_step, got "
                                f"radius_step={radius_step}, max_radius={max_radius}")
+    return t
+
+
+def counterfactual(model: nn.Module, vae: VAE, x: Tensor, target: int | Tensor,
+                   method: str = "revise", lam: float = 0.05,
+                   constraints: Constraints | None = None, search: Search | None = None,
+                   n_candidates: int = 200, radius_step: float = 0.1,
+                   max_radius: float = 5.0) -> LatentCounterfactuals:
+    """Latent-space counterfactuals for the rows of ``x`` ``(N, D)`` toward ``target``.
+
+    ``"revise"``: z starts at μ(x); Adam on hinge(target margin of model(decode(z))) +
+    lam·‖decode(z) − x‖₁, with lam halved every ``adapt_every`` steps (0: never) for
+    rows still invalid — ``steps``, ``lr``, ``margin``, ``adapt_every`` and
+    ``record_path`` from ``search`` (a :class:`~xaitutor.counterfactuals.Search`; its
+    polish and exact zeros belong to input-space search and are not used here).
+    ``"cchvae"``: sample ``n_candidates`` codes uniformly in growing shells of width
+    ``radius_step`` around μ(x) until a decoded candidate reaches the target; keep the
+    valid candidate closest to x (L1); the ``seed`` from ``search``. Every decoded point
+    is projected on the ``constraints`` (immutable columns copied from x, one-way,
+    bounds) before the model sees it, so they always hold.
+    """
+    t = _checked(model, vae, x, target, method, lam, n_candidates, radius_step, max_radius)
+    rules = Constraints.of(constraints).check(x)
+    if rules.free is not None:
+        raise _checks.BadInput("latent counterfactuals redraw every column from the code: give "
+                               "constraints without free (use immutable instead)")
+    search = Search.of(search)
+    # the decoder gives valid one-hots itself; projecting them on [0, 1] again would cut the
+    # straight-through gradient at exactly 0 and 1 (clamp's gradient is 0 on its bounds)
+    rules = replace(rules, categorical=())
 
     def decoded(z: Tensor, xs: Tensor) -> Tensor:
         """What the model is shown: categories one-hot (as returned), with the soft
-        probabilities' gradient passed straight through (Bengio et al. 2013)."""
+        probabilities' gradient passed straight through (Bengio et al. 2013), projected
+        on the constraints."""
         soft = vae.decode(z)
         out = soft + (vae.decode(z, hard=True) - soft).detach() if vae.groups else soft
-        if lo is not None:
-            out = torch.maximum(torch.minimum(out, hi), lo)
-        return torch.where(keep, xs, out)
+        return rules.project(out, xs, rules.movable(xs))
 
-    lo, hi = check_bounds(bounds, x)
     with torch.no_grad():
         z0 = vae.encode(x)[0]
     path = None
     if method == "revise":
-        z = z0.clone().requires_grad_(True)
-        opt = torch.optim.Adam([z], lr=lr)
-        lam_row = torch.full((n,), float(lam), dtype=x.dtype, device=x.device)
-        path = [z0.clone()] if record_path else None
-        for step in range(steps):
-            xc = decoded(z, x)
-            loss = F.relu(margin - _margin(model, xc, t)) + lam_row * (xc - x).abs().sum(1)
-            (z.grad,) = torch.autograd.grad(loss.sum(), [z])   # only z: the models' .grad stay
-            opt.step()
-            if path is not None:
-                path.append(z.detach().clone())
-            if adapt_every and (step + 1) % adapt_every == 0:
-                with torch.no_grad():
-                    lam_row[_margin(model, decoded(z, x), t) <= 0] /= 2
-        z_cf = z.detach()
-        path = torch.stack(path) if path is not None else None
+        z_cf, path = _revise(model, decoded, x, t, z0, lam, search)
     else:
-        gen = torch.Generator().manual_seed(_checks.seed(seed))
-        k = vae.latent_dim
-        z_cf = z0.clone()
-        found = torch.zeros(n, dtype=torch.bool, device=x.device)
-        for shell in range(max(1, math.ceil(max_radius / radius_step))):
-            rows = (~found).nonzero().flatten()
-            if len(rows) == 0:
-                break
-            r_lo, r_hi = shell * radius_step, (shell + 1) * radius_step
-            direction = torch.randn(len(rows), n_candidates, k, generator=gen, dtype=x.dtype).to(x.device)
-            direction = direction / direction.norm(dim=2, keepdim=True)
-            u = torch.rand(len(rows), n_candidates, 1, generator=gen, dtype=x.dtype).to(x.device)
-            radius = (r_lo ** k + u * (r_hi ** k - r_lo ** k)) ** (1 / k)  # uniform in the shell
-            cand = z0[rows, None] + radius * direction                    # (r, c, k)
-            with torch.no_grad():
-                xs = x[rows, None].expand(-1, n_candidates, -1).reshape(-1, d)
-                xc = decoded(cand.reshape(-1, k), xs)
-                ok = (_margin(model, xc, t[rows].repeat_interleave(n_candidates)) > 0).view(len(rows), -1)
-                dist = (xc - xs).abs().sum(1).view(len(rows), -1).masked_fill(~ok, float("inf"))
-            d_min, j = dist.min(1)
-            hit = torch.isfinite(d_min)
-            z_cf[rows[hit]] = cand[hit.nonzero().flatten(), j[hit]]
-            found[rows[hit]] = True
+        z_cf = _cchvae(model, decoded, x, t, z0, (n_candidates, radius_step, max_radius), search.seed)
     with torch.no_grad():
         x_cf = decoded(z_cf, x)
         valid = model(x_cf).argmax(1) == t

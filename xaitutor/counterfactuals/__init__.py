@@ -3,7 +3,9 @@
 references and quality measures.
 
 * :mod:`.search` — :func:`optimize`: prediction + λ·distance + μ·sparsity by proximal
-  gradient steps, constraints by projection, a polishing phase of exact local moves;
+  gradient steps (:mod:`.objective`, :mod:`.proximal`), constraints
+  (:class:`~xaitutor.constraints.Constraints`) by projection, a polishing phase of exact
+  local moves (:mod:`.polish`); :class:`Search` holds its knobs;
 * :mod:`.exact` — linear-programming and mixed-integer optima for linear models
   (scipy's HiGHS), the references the search is measured against;
 * :mod:`.quality` — :func:`metrics` and the plausibility measures that can fail.
@@ -11,10 +13,11 @@ references and quality measures.
 from .exact import ExactCounterfactuals, lp_counterfactual, min_features_counterfactual
 from .quality import (closer_to_target, judge_validity, metrics, plausibility_lof,
                       plausibility_ynn)
-from .search import (Counterfactuals, check_bounds, check_request, feature_groups, mad,
-                     median_absolute_deviation, optimize, predict, sparsity_path)
+from ..constraints import Constraints, feature_groups
+from .search import (Counterfactuals, Search, check_request, mad, median_absolute_deviation,
+                     optimize, predict, sparsity_path)
 
-__all__ = ["optimize", "sparsity_path", "Counterfactuals", "median_absolute_deviation", "mad",
-           "metrics", "predict", "check_request", "check_bounds", "feature_groups",
+__all__ = ["optimize", "Search", "Constraints", "sparsity_path", "Counterfactuals",
+           "median_absolute_deviation", "mad", "metrics", "predict", "check_request", "feature_groups",
            "lp_counterfactual", "min_features_counterfactual", "ExactCounterfactuals",
            "plausibility_lof", "plausibility_ynn", "closer_to_target", "judge_validity"]

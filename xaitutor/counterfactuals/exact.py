@@ -26,7 +26,8 @@ from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from torch import Tensor, nn
 
 from .. import _checks
-from .search import check_bounds, check_request, feature_groups
+from ..constraints import Constraints
+from .search import check_request
 
 __all__ = ["ExactCounterfactuals", "lp_counterfactual", "min_features_counterfactual"]
 
@@ -119,8 +120,7 @@ class _Problem:
         return float(((self.W[t] - self.W[others]) @ x_cf + self.b[t] - self.b[others]).min())
 
 
-def _setup(model, x, target, mad, immutable, one_way, bounds, categorical,
-           margin) -> tuple[_Problem, Tensor]:
+def _setup(model, x, target, mad, constraints, margin) -> tuple[_Problem, Tensor]:
     """The door checks shared by both solvers; returns the problem and the targets."""
     _checks.module(model)
     W, b = _linear_weights(model)
@@ -135,23 +135,14 @@ def _setup(model, x, target, mad, immutable, one_way, bounds, categorical,
                                "classes (nn.Linear(D, 2) for a binary decision)")
     t = check_request(model, x, target)
     margin = _checks.non_negative(margin, "margin")
+    rules = Constraints.of(constraints).check(x, search=False)
+    if rules.free is not None:
+        raise _checks.BadInput("the exact references solve every row over all its columns: give "
+                               "constraints without free (use immutable instead)")
     frozen = np.zeros(d, dtype=bool)
-    frozen[_checks.column_indices("immutable", immutable, d)] = True
-    one_way = dict(one_way or {})
-    _checks.column_indices("one_way", one_way.keys(), d)
-    if any(v not in (1, -1) for v in one_way.values()):
-        raise _checks.BadInput(f"one_way maps a column index to +1 (may only rise) or -1 (may only "
-                               f"fall), got {one_way}")
-    rises, falls = np.zeros(d, dtype=bool), np.zeros(d, dtype=bool)
-    rises[[j for j, v in one_way.items() if v > 0]] = True
-    falls[[j for j, v in one_way.items() if v < 0]] = True
-    groups = [list(_checks.column_indices("categorical", g, d)) for g in (categorical or [])]
-    seen: set[int] = set()
-    for g in groups:
-        if len(g) < 2 or len(set(g)) != len(g) or seen & set(g):
-            raise _checks.BadInput(f"categorical must be a list of disjoint one-hot groups of at least "
-                                   f"two column indices each, got {categorical}")
-        seen |= set(g)
+    frozen[list(rules.immutable)] = True
+    rises, falls, _ = (m.numpy() for m in rules.masks(d))
+    groups = [list(g) for g in rules.categorical]
     if mad is None:
         w = np.ones(d)
     else:
@@ -164,11 +155,10 @@ def _setup(model, x, target, mad, immutable, one_way, bounds, categorical,
             raise _checks.BadInput("mad must be finite and > 0 in every column (the cost divides by "
                                    "it); median_absolute_deviation(X_train) never returns 0")
         w = 1.0 / scale
-    lo_t, hi_t = check_bounds(bounds, x)
+    lo_t, hi_t = rules.limits(x)
     lo = np.full(d, -np.inf) if lo_t is None else lo_t.detach().cpu().double().numpy()
     hi = np.full(d, np.inf) if hi_t is None else hi_t.detach().cpu().double().numpy()
-    problem = _Problem(W, b, w, lo, hi, frozen, rises, falls, groups,
-                       feature_groups(d, groups), margin)
+    problem = _Problem(W, b, w, lo, hi, frozen, rises, falls, groups, rules.features(d), margin)
     return problem, t
 
 
@@ -325,9 +315,7 @@ def _result(P: _Problem, x: Tensor, solutions: list[np.ndarray | None]) -> Exact
 
 
 def lp_counterfactual(model: nn.Module, x: Tensor, target: int | Tensor, mad: Tensor | None = None,
-                      immutable=None, one_way: dict[int, int] | None = None,
-                      bounds: tuple | None = None, categorical: list[list[int]] | None = None,
-                      margin: float = 0.5) -> ExactCounterfactuals:
+                      constraints: Constraints | None = None, margin: float = 0.5) -> ExactCounterfactuals:
     """The cheapest counterfactual of every row of ``x`` ``(N, D)`` for a linear model
     (``nn.Linear``), exactly: with w_j = 1 / mad_j (1 without ``mad``) and δ = p − q,
 
@@ -347,7 +335,7 @@ def lp_counterfactual(model: nn.Module, x: Tensor, target: int | Tensor, mad: Te
     back with ``feasible=False``, ``x_cf = x``, ``cost = inf``. Rows already predicted as
     their target are refused, as in :func:`optimize`.
     """
-    P, t = _setup(model, x, target, mad, immutable, one_way, bounds, categorical, margin)
+    P, t = _setup(model, x, target, mad, constraints, margin)
     xs = x.detach().cpu().double().numpy()
     solutions = []
     for i, row in enumerate(xs):
@@ -363,11 +351,8 @@ def lp_counterfactual(model: nn.Module, x: Tensor, target: int | Tensor, mad: Te
     return _result(P, x, solutions)
 
 
-def min_features_counterfactual(model: nn.Module, x: Tensor, target: int | Tensor,
-                                mad: Tensor | None = None, immutable=None,
-                                one_way: dict[int, int] | None = None, bounds: tuple | None = None,
-                                categorical: list[list[int]] | None = None,
-                                margin: float = 0.5) -> ExactCounterfactuals:
+def min_features_counterfactual(model: nn.Module, x: Tensor, target: int | Tensor, mad: Tensor | None = None,
+                                constraints: Constraints | None = None, margin: float = 0.5) -> ExactCounterfactuals:
     """The sparsest counterfactual of every row for a linear model — fewest original
     features changed (a one-hot group is one feature) — and the cheapest among those:
 
@@ -383,7 +368,7 @@ def min_features_counterfactual(model: nn.Module, x: Tensor, target: int | Tenso
     minimiser). The chosen support and categories are then re-solved as a linear
     programme, so the cost is exact. Infeasible rows: ``feasible=False``, ``x_cf = x``.
     """
-    P, t = _setup(model, x, target, mad, immutable, one_way, bounds, categorical, margin)
+    P, t = _setup(model, x, target, mad, constraints, margin)
     cats = set(P.cat_cols)
     loose = [j for j in range(len(P.w)) if not P.frozen[j] and j not in cats
              and not (np.isfinite(P.lo[j]) and np.isfinite(P.hi[j]))]

@@ -20,14 +20,17 @@ import torch
 from torch import Tensor, nn
 
 from .. import _checks
-from .search import check_bounds, check_one_way, feature_groups, median_absolute_deviation, predict
+from ..constraints import Constraints
+from .search import median_absolute_deviation, predict
 
 __all__ = ["metrics", "plausibility_lof", "plausibility_ynn", "closer_to_target",
-           "judge_validity", "LOF_NEIGHBORS", "LOF_CONTAMINATION"]
+           "judge_validity", "LOF_NEIGHBORS", "LOF_CONTAMINATION", "YNN_K"]
 
 #: Defaults of :func:`plausibility_lof`, chosen on German credit and digits (see there).
 LOF_NEIGHBORS = 20
 LOF_CONTAMINATION = 0.05
+#: The neighbours of :func:`plausibility_ynn` in :func:`metrics` (CARLA's default).
+YNN_K = 5
 
 
 # --------------------------------------------------------------------------- checks
@@ -248,105 +251,94 @@ def judge_validity(judge, x_cf: Tensor, target: int | Tensor) -> float:
 
 # --------------------------------------------------------------------------- all at once
 
-def metrics(model: nn.Module, x: Tensor, x_cf: Tensor, target: int | Tensor, X_train: Tensor,
-            y_train: Tensor | None = None, mad: Tensor | None = None, immutable=None,
-            one_way: dict[int, int] | None = None, bounds: tuple | None = None,
-            categorical: list[list[int]] | None = None, n_neighbors: int = LOF_NEIGHBORS,
-            tol: float = 1e-6, vae=None, contamination: float = LOF_CONTAMINATION,
-            ynn_k: int = 5, judge=None) -> dict[str, float]:
-    """The standard quality measures of counterfactuals ``x_cf`` (``(N, D)`` or
-    ``(N, k, D)``) for rows ``x`` ``(N, D)``. Training labels are ``y_train``, or the
-    model's predictions of ``X_train`` when not given.
-
-    * ``validity`` — share predicted as the target;
-    * ``proximity_l1``, ``proximity_mad`` — mean L1 and MAD-weighted L1 distance to x;
-    * ``sparsity`` — mean number of ORIGINAL features changed (a one-hot group of
-      ``categorical`` is one feature: a category switch counts 1);
-      ``sparsity_columns`` — mean number of encoded columns changed (a switch counts 2);
-    * ``plausibility_nn`` — mean L1 distance to the nearest training point of the target
-      class; ``plausibility_lof`` — :func:`plausibility_lof` (``n_neighbors``,
-      ``contamination``); ``plausibility_ynn`` — :func:`plausibility_ynn` with
-      ``k = min(ynn_k, len(X_train))``; ``closer_to_target`` — :func:`closer_to_target`
-      over the rows ``x`` the model does not already give the target (NaN if none);
-    * ``judge_validity`` — :func:`judge_validity`, only when a ``judge`` is given;
-    * ``feasibility_violations`` — mean number of broken constraints per counterfactual
-      (immutable changed, one-way reversed, out of bounds, invalid one-hot);
-    * ``diversity`` — mean pairwise L1 distance within each row's k counterfactuals (k > 1);
-    * with a ``vae`` (:mod:`xaitutor.latent`): ``reconstruction_l1`` (how far the VAE's
-      reconstruction is from the counterfactual) and ``neg_elbo`` (−ELBO at the mean
-      code): both small for points that look like the data.
-    """
+def _checked(model, x, x_cf, X_train) -> Tensor:
+    """The door checks of :func:`metrics`; ``x_cf`` as ``(N, k, D)``."""
     _checks.module(model)
     _checks.tensor(x, "x", dim=2, shape_hint="(N, D)", model=model)
     _checks.tensor(x_cf, "x_cf", min_dim=2, shape_hint="(N, D) or (N, k, D)", model=model)
     _checks.tensor(X_train, "X_train", dim=2, shape_hint="(n, D)", model=model)
-    _checks.positive_int(n_neighbors, "n_neighbors")
-    _checks.positive_int(ynn_k, "ynn_k")
-    _contamination(contamination)
     if x_cf.dim() == 2:
         x_cf = x_cf[:, None]
     if x_cf.dim() != 3 or x_cf.shape[0] != x.shape[0] or x_cf.shape[-1] != x.shape[-1]:
         raise _checks.BadInput(f"x {tuple(x.shape)} and x_cf {tuple(x_cf.shape)} do not match: need "
                                "(N, D) and (N, D) or (N, k, D)")
+    if X_train.shape[1] != x.shape[1]:
+        raise _checks.BadInput(f"X_train has {X_train.shape[1]} columns but x has {x.shape[1]}; pass "
+                               "training rows encoded like x")
+    return x_cf
+
+
+def _plausibility(model, x, x_cf, t, X_train, labels) -> dict[str, float]:
+    """The four plausibility measures of :func:`metrics` (``x_cf`` ``(N, k, D)``)."""
     n, k, d = x_cf.shape
-    if X_train.shape[1] != d:
-        raise _checks.BadInput(f"X_train has {X_train.shape[1]} columns but x has {d}; pass training "
-                               "rows encoded like x")
-    for g in (categorical or []):
-        _checks.column_indices("categorical", g, d)
-    _checks.column_indices("immutable", immutable, d)                 # the same contract as optimize
-    one_way = check_one_way(one_way, d)
-    lo, hi = check_bounds(bounds, x)                       # the same contract as optimize
-    t = _checks.targets(target, n, x.device, _checks.n_outputs(model, x))
-    delta = x_cf - x[:, None]
-    moved = delta.abs() > tol
-    scale = mad if mad is not None else median_absolute_deviation(X_train)
-    feats = feature_groups(d, categorical)
-    out = {
-        "validity": (predict(model, x_cf) == t[:, None]).float().mean().item(),
-        "proximity_l1": delta.abs().sum(-1).mean().item(),
-        "proximity_mad": (delta.abs() / scale).sum(-1).mean().item(),
-        "sparsity": sum(moved[..., f].any(-1).float() for f in feats).mean().item(),
-        "sparsity_columns": moved.sum(-1).float().mean().item(),
-    }
-    labels = y_train if y_train is not None else predict(model, X_train)
-    if y_train is not None:
-        _checks.labels(y_train, len(X_train), name="y_train")
-        labels = labels.to(X_train.device)
     flat_cf, flat_t = x_cf.reshape(-1, d), t.repeat_interleave(k)
     nn_dist = torch.empty(len(flat_cf), dtype=torch.float64, device=x.device)
     for c in flat_t.unique().tolist():
         ref = _class_rows(X_train, labels, c, "plausibility")
         sel = flat_t == c
         nn_dist[sel] = torch.cdist(flat_cf[sel].double(), ref.double(), p=1).min(1).values
-    out["plausibility_nn"] = nn_dist.mean().item()
-    out["plausibility_lof"] = plausibility_lof(x_cf, t, X_train, labels, n_neighbors=n_neighbors,
-                                               contamination=contamination)
-    out["plausibility_ynn"] = plausibility_ynn(model, x_cf, t, X_train,
-                                               k=min(ynn_k, len(X_train)))
     s = predict(model, x).repeat_interleave(k)
     moving = s != flat_t                         # rows already of the target have no source
-    out["closer_to_target"] = (_closer(flat_cf[moving], flat_t[moving], s[moving], X_train,
-                                       labels).float().mean().item()
-                               if moving.any() else float("nan"))
+    return {"plausibility_nn": nn_dist.mean().item(),
+            "plausibility_lof": plausibility_lof(x_cf, t, X_train, labels),
+            "plausibility_ynn": plausibility_ynn(model, x_cf, t, X_train, k=min(YNN_K, len(X_train))),
+            "closer_to_target": (_closer(flat_cf[moving], flat_t[moving], s[moving], X_train,
+                                         labels).float().mean().item()
+                                 if moving.any() else float("nan"))}
+
+
+def metrics(model: nn.Module, x: Tensor, x_cf: Tensor, target: int | Tensor, X_train: Tensor,
+            y_train: Tensor | None = None, mad: Tensor | None = None,
+            constraints: Constraints | None = None, vae=None, judge=None,
+            tol: float = 1e-6) -> dict[str, float]:
+    """The standard quality measures of counterfactuals ``x_cf`` (``(N, D)`` or
+    ``(N, k, D)``) for rows ``x`` ``(N, D)``. Training labels are ``y_train``, or the
+    model's predictions of ``X_train`` when not given. ``constraints`` are checked as
+    :func:`~xaitutor.counterfactuals.optimize` checks them.
+
+    * ``validity`` — share predicted as the target;
+    * ``proximity_l1``, ``proximity_mad`` — mean L1 and MAD-weighted L1 distance to x;
+    * ``sparsity`` — mean number of ORIGINAL features changed (by more than ``tol``; a
+      one-hot group of the constraints' ``categorical`` is one feature: a category switch
+      counts 1); ``sparsity_columns`` — mean number of encoded columns changed (a switch counts 2);
+    * ``plausibility_nn`` — mean L1 distance to the nearest training point of the target
+      class; ``plausibility_lof`` — :func:`plausibility_lof` (its defaults);
+      ``plausibility_ynn`` — :func:`plausibility_ynn` with ``k = min(5, len(X_train))``;
+      ``closer_to_target`` — :func:`closer_to_target` over the rows ``x`` the model does
+      not already give the target (NaN if none);
+    * ``judge_validity`` — :func:`judge_validity`, only when a ``judge`` is given;
+    * ``feasibility_violations`` — mean number of broken constraints per counterfactual
+      (:meth:`~xaitutor.constraints.Constraints.violations`);
+    * ``diversity`` — mean pairwise L1 distance within each row's k counterfactuals (k > 1);
+    * with a ``vae`` (:mod:`xaitutor.latent`): ``reconstruction_l1`` (how far the VAE's
+      reconstruction is from the counterfactual) and ``neg_elbo`` (−ELBO at the mean
+      code): both small for points that look like the data.
+    """
+    x_cf = _checked(model, x, x_cf, X_train)
+    n, k, d = x_cf.shape
+    rules = Constraints.of(constraints).check(x, search=False)      # the same contract as optimize
+    t = _checks.targets(target, n, x.device, _checks.n_outputs(model, x))
+    delta = x_cf - x[:, None]
+    moved = delta.abs() > tol
+    scale = mad if mad is not None else median_absolute_deviation(X_train)
+    out = {
+        "validity": (predict(model, x_cf) == t[:, None]).float().mean().item(),
+        "proximity_l1": delta.abs().sum(-1).mean().item(),
+        "proximity_mad": (delta.abs() / scale).sum(-1).mean().item(),
+        "sparsity": sum(moved[..., f].any(-1).float() for f in rules.features(d)).mean().item(),
+        "sparsity_columns": moved.sum(-1).float().mean().item(),
+    }
+    labels = predict(model, X_train) if y_train is None else \
+        _checks.labels(y_train, len(X_train), name="y_train").to(X_train.device)
+    out.update(_plausibility(model, x, x_cf, t, X_train, labels))
     if judge is not None:
         out["judge_validity"] = judge_validity(judge, x_cf, t)
-    violations = torch.zeros(n, k)
-    for j in (immutable or []):
-        violations += (delta[..., j].abs() > tol).float().cpu()
-    for j, direction in one_way.items():
-        violations += (direction * delta[..., j] < -tol).float().cpu()
-    if lo is not None:
-        violations += ((x_cf < lo - tol) | (x_cf > hi + tol)).sum(-1).float().cpu()
-    for g in (categorical or []):
-        vals = x_cf[..., g]
-        one_hot = ((vals - vals.round()).abs() < tol).all(-1) & ((vals.round().sum(-1) - 1).abs() < tol)
-        violations += (~one_hot).float().cpu()
-    out["feasibility_violations"] = violations.mean().item()
+    out["feasibility_violations"] = rules.violations(x, x_cf, tol).mean().item()
     if k > 1:
         pair = torch.cdist(x_cf.double(), x_cf.double(), p=1)          # (N, k, k)
         out["diversity"] = (pair.sum((1, 2)) / (k * (k - 1))).mean().item()
     if vae is not None:
+        flat_cf = x_cf.reshape(-1, d)
         with torch.no_grad():
             out["reconstruction_l1"] = (vae.reconstruct(flat_cf) - flat_cf).abs().sum(1).mean().item()
             out["neg_elbo"] = vae.negative_elbo(flat_cf, sample=False).mean().item()

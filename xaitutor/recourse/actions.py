@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from .. import _checks
+from ..constraints import Constraints, one_way_signs
 
 
 COSTS = ("percentile", "max_percentile")
@@ -96,6 +97,48 @@ class _Feature:
         return f"{float(value[0]) * self.unit[1] + self.unit[0]:.4g}"
 
 
+def _numeric_feature(X_ref: Tensor, encoder, j: int, name: str, bounds: Mapping, n_grid: int,
+                     rules: dict) -> _Feature:
+    """A numeric feature on a grid of ``n_grid`` evenly spaced percentiles of ``X_ref``
+    (each a value people have), clipped to its ``bounds``."""
+    col = encoder.columns_of(name)[0] if encoder is not None else j
+    qs = torch.linspace(0, 1, n_grid, dtype=torch.float64)
+    grid = torch.quantile(X_ref[:, col].double(), qs, interpolation="lower").unique()
+    if name in bounds:
+        lo, hi = bounds[name]
+        grid = grid[(grid >= lo) & (grid <= hi)]
+    grid = grid.to(X_ref.dtype)
+    unit = (encoder.mean[name], encoder.std[name]) if encoder is not None else (0.0, 1.0)
+    labels = [f"{v * unit[1] + unit[0]:.4g}" for v in grid.tolist()]
+    return _Feature(name, [col], grid[:, None], labels, rules["one_way"].get(name, 0),
+                    name not in rules["immutable"], unit=unit)
+
+
+def _categorical_feature(X_ref: Tensor, encoder, name: str, cats, rules: dict) -> _Feature:
+    """A categorical feature (one-hot columns of ``encoder``): its categories, their order
+    (needed when it may change) and the forbidden ones."""
+    cols = encoder.columns_of(name)
+    order, forbidden = rules["order"], rules["forbidden"]
+    bad = [c for c in forbidden.get(name, ()) if c not in cats]
+    if bad or any(c not in cats for c in order.get(name, ())):
+        raise _checks.BadInput(f"{name} has the categories {list(cats)}; unknown: "
+                               f"{bad or [c for c in order[name] if c not in cats]}")
+    if name not in rules["immutable"] and name not in order:
+        raise _checks.BadInput(f"{name} is a category that may change: give its order (the cost of a "
+                               f"switch is measured on it), e.g. order={{{name!r}: {list(cats)}}}, "
+                               "or make it immutable")
+    rank = None
+    if name in order:
+        missing = [c for c in cats if c not in order[name] and c not in forbidden.get(name, ())]
+        if missing and name in rules["one_way"]:
+            raise _checks.BadInput(f"order[{name!r}] must rank every category that may be chosen; "
+                                   f"missing {missing} (rank them, or forbid them)")
+        rank = [list(order[name]).index(c) if c in order[name] else -1 for c in cats]
+    return _Feature(name, cols, torch.eye(len(cats), dtype=X_ref.dtype), list(cats),
+                    rules["one_way"].get(name, 0), name not in rules["immutable"], rank,
+                    {cats.index(c) for c in forbidden.get(name, ())})
+
+
 class ActionSet:
     """What each person may change, feature by feature, built from data.
 
@@ -121,7 +164,7 @@ class ActionSet:
                   n_grid: int = 11) -> ActionSet:
         _checks.tensor(X_ref, "X_ref", dim=2, shape_hint="(n, D)")
         _checks.positive_int(n_grid, "n_grid", minimum=2)
-        one_way, forbidden = dict(one_way or {}), dict(forbidden or {})
+        one_way, forbidden = one_way_signs(one_way), dict(forbidden or {})
         order, bounds = dict(order or {}), dict(bounds or {})
         d = X_ref.shape[1]
         if encoder is not None:
@@ -139,46 +182,15 @@ class ActionSet:
             unknown = [k for k in keys if k not in known]
             if unknown:
                 raise _checks.BadInput(f"{what} names unknown features {unknown}; the features are {known}")
-        for k, v in one_way.items():
-            if v not in (1, -1):
-                raise _checks.BadInput(f"one_way[{k!r}] must be +1 (may only rise) or -1 (may only fall), got {v}")
+        for k in one_way:
             if k in categorical and k not in order:
                 raise _checks.BadInput(f"one_way[{k!r}] is a category: give its order, e.g. "
                                        f"order={{{k!r}: {list(categorical[k])}}}")
-        features = []
-        qs = torch.linspace(0, 1, n_grid, dtype=torch.float64)
-        for j, name in enumerate(numeric):
-            col = (encoder.columns_of(name)[0] if encoder is not None else j)
-            grid = torch.quantile(X_ref[:, col].double(), qs, interpolation="lower").unique()
-            if name in bounds:
-                lo, hi = bounds[name]
-                grid = grid[(grid >= lo) & (grid <= hi)]
-            grid = grid.to(X_ref.dtype)
-            unit = (encoder.mean[name], encoder.std[name]) if encoder is not None else (0.0, 1.0)
-            labels = [f"{v * unit[1] + unit[0]:.4g}" for v in grid.tolist()]
-            features.append(_Feature(name, [col], grid[:, None], labels, one_way.get(name, 0),
-                                     name not in immutable, unit=unit))
-        for name, cats in categorical.items():
-            cols = encoder.columns_of(name)
-            bad = [c for c in forbidden.get(name, ()) if c not in cats]
-            if bad or any(c not in cats for c in order.get(name, ())):
-                raise _checks.BadInput(f"{name} has the categories {list(cats)}; unknown: "
-                                       f"{bad or [c for c in order[name] if c not in cats]}")
-            rank = None
-            if name not in immutable and name not in order:
-                raise _checks.BadInput(f"{name} is a category that may change: give its order (the cost of a "
-                                       f"switch is measured on it), e.g. order={{{name!r}: {list(cats)}}}, "
-                                       "or make it immutable")
-            if name in order:
-                missing = [c for c in cats if c not in order[name] and c not in forbidden.get(name, ())]
-                if missing and name in one_way:
-                    raise _checks.BadInput(f"order[{name!r}] must rank every category that may be chosen; "
-                                           f"missing {missing} (rank them, or forbid them)")
-                rank = [list(order[name]).index(c) if c in order[name] else -1 for c in cats]
-            features.append(_Feature(name, cols, torch.eye(len(cats), dtype=X_ref.dtype),
-                                     list(cats), one_way.get(name, 0),
-                                     name not in immutable, rank,
-                                     {cats.index(c) for c in forbidden.get(name, ())}))
+        rules = dict(immutable=immutable, one_way=one_way, forbidden=forbidden, order=order)
+        features = [_numeric_feature(X_ref, encoder, j, name, bounds, n_grid, rules)
+                    for j, name in enumerate(numeric)]
+        features += [_categorical_feature(X_ref, encoder, name, cats, rules)
+                     for name, cats in categorical.items()]
         if not any(f.actionable for f in features):
             raise _checks.BadInput("every feature is immutable: nobody can act; free at least one")
         return cls(features, d)
@@ -205,6 +217,18 @@ class ActionSet:
     def actionable(self) -> list[str]:
         """Names of the features that may change."""
         return [f.name for f in self.features if f.actionable]
+
+    @property
+    def constraints(self) -> Constraints:
+        """The rules of this action set in encoded columns, as every counterfactual search
+        of the course takes them (:class:`~xaitutor.constraints.Constraints`): the columns
+        of features that may not change, numeric one-way columns, the one-hot groups. (The
+        grid of values and the forbidden categories are the action set's own, finer rules.)"""
+        immutable = [c for f in self.features if not f.actionable for c in f.columns]
+        one_way = {f.columns[0]: f.direction for f in self.features
+                   if f.actionable and f.direction and len(f.columns) == 1}
+        groups = [f.columns for f in self.features if len(f.columns) > 1]
+        return Constraints(immutable=immutable, one_way=one_way, categorical=groups)
 
     def freeze(self, names: Sequence[str]) -> ActionSet:
         """A copy in which the features ``names`` are immutable as well."""

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import _checks
+from ..constraints import one_way_signs
 from .actions import COSTS, percentile_cost
 from .linear import Recourse
 
@@ -135,6 +136,47 @@ class AdditiveSCM:
         return torch.as_tensor(out, dtype=x.dtype, device=x.device)
 
 
+def _grid_nodes(scm: AdditiveSCM, grid, one_way) -> tuple[list[int], list[Tensor], dict]:
+    """The checked actionable nodes of ``grid``, their values, and the one-way rules."""
+    if not isinstance(grid, Mapping):
+        raise _checks.BadInputType(f"grid must be a dict {{node: [values to try]}}, got {type(grid).__name__}; "
+                                   "e.g. {1: [10, 12, 14], 3: [0.5, 1.0]}")
+    nodes = list(grid)
+    unknown = [j for j in nodes if not (isinstance(j, (int, np.integer)) and 0 <= j < scm.n_nodes)]
+    if unknown:
+        raise _checks.BadInput(f"grid names unknown nodes {unknown}; the nodes are 0..{scm.n_nodes - 1}")
+    if not nodes or any(len(grid[j]) == 0 for j in nodes):
+        raise _checks.BadInput("grid needs at least one actionable node, each with at least one value")
+    one_way = one_way_signs(one_way)
+    if any(j not in nodes for j in one_way):
+        raise _checks.BadInput(f"one_way maps nodes of grid {nodes} to +1 (may only rise) or -1 (may only "
+                               f"fall), got {one_way}")
+    return nodes, [torch.as_tensor(grid[j], dtype=torch.float64).flatten() for j in nodes], one_way
+
+
+def _pushed(scm: AdditiveSCM, x: Tensor, nodes: list[int], values: list[Tensor]):
+    """Every combination of interventions for every row of ``x`` (CPU), pushed through the
+    SCM: the combinations ``(C, A)`` (0 = leave the node alone, k ≥ 1 = set it to
+    values[k − 1]; at least one action), the rows ``(N·C, D)``, the value each node is set
+    to, and the consequences ``(N·C, D)``."""
+    combos = torch.cartesian_prod(*[torch.arange(len(v) + 1) for v in values]).view(-1, len(nodes))
+    combos = combos[(combos > 0).any(1)]
+    n, C = len(x), len(combos)
+    rows = x.repeat_interleave(C, 0)
+    do = {}
+    for a, (j, v) in enumerate(zip(nodes, values)):
+        idx = combos[:, a].repeat(n)
+        do[j] = torch.where(idx > 0, v[(idx - 1).clamp_min(0)], rows[:, j].double())
+    # a node left alone is not intervened on (do(x_j := x_j) would cut it from its parents):
+    # push each pattern of intervened nodes through with its own do-set
+    x_new = torch.empty_like(rows)
+    for pattern in (combos > 0).unique(dim=0):
+        sel = ((combos > 0) == pattern).all(1).repeat(n)
+        chosen = {j: do[j][sel] for a, j in enumerate(nodes) if pattern[a]}
+        x_new[sel] = scm.counterfactual(rows[sel], chosen).to(rows.dtype)
+    return combos, rows, do, x_new
+
+
 def causal_recourse(model: nn.Module, scm: AdditiveSCM, x: Tensor, grid: Mapping[int, Sequence[float]],
                     X_ref: Tensor, cost: str = "percentile", target: int = 1,
                     one_way: Mapping[int, int] | None = None, batch_size: int = 65536) -> Recourse:
@@ -156,52 +198,31 @@ def causal_recourse(model: nn.Module, scm: AdditiveSCM, x: Tensor, grid: Mapping
     if x.shape[1] != scm.n_nodes or X_ref.shape[1] != scm.n_nodes:
         raise _checks.BadInput(f"x {tuple(x.shape)} and X_ref {tuple(X_ref.shape)} need one column per "
                                f"SCM node ({scm.n_nodes})")
-    if not isinstance(grid, Mapping):
-        raise _checks.BadInputType(f"grid must be a dict {{node: [values to try]}}, got {type(grid).__name__}; "
-                                   "e.g. {1: [10, 12, 14], 3: [0.5, 1.0]}")
-    nodes = list(grid)
-    unknown = [j for j in nodes if not (isinstance(j, (int, np.integer)) and 0 <= j < scm.n_nodes)]
-    if unknown:
-        raise _checks.BadInput(f"grid names unknown nodes {unknown}; the nodes are 0..{scm.n_nodes - 1}")
-    if not nodes or any(len(grid[j]) == 0 for j in nodes):
-        raise _checks.BadInput("grid needs at least one actionable node, each with at least one value")
-    one_way = dict(one_way or {})
-    if any(j not in nodes or v not in (1, -1) for j, v in one_way.items()):
-        raise _checks.BadInput(f"one_way maps nodes of grid {nodes} to +1 (may only rise) or -1 (may only "
-                               f"fall), got {one_way}")
-    values = [torch.as_tensor(grid[j], dtype=torch.float64).flatten() for j in nodes]
-    # every combination: index 0 = leave the node alone, k ≥ 1 = set it to values[k − 1]
-    combos = torch.cartesian_prod(*[torch.arange(len(v) + 1) for v in values]).view(-1, len(nodes))
-    combos = combos[(combos > 0).any(1)]                                  # (C, A): at least one action
-    n, C = len(x), len(combos)
-    ref = X_ref.detach().cpu()
+    nodes, values, one_way = _grid_nodes(scm, grid, one_way)
     x_cpu = x.detach().cpu()
-    rows = x_cpu.repeat_interleave(C, 0)                                  # (N·C, D)
-    do = {}
-    for a, (j, v) in enumerate(zip(nodes, values)):
-        idx = combos[:, a].repeat(n)
-        keep = rows[:, j].double()
-        do[j] = torch.where(idx > 0, v[(idx - 1).clamp_min(0)], keep)
-    # nodes left alone keep their value: do(x_j := x_j) on a node changes nothing downstream
-    # only if we do not intervene, so push each combination through with its own do-set
-    x_new = torch.empty_like(rows)
-    for pattern in (combos > 0).unique(dim=0):
-        sel = ((combos > 0) == pattern).all(1).repeat(n)
-        chosen = {j: do[j][sel] for a, j in enumerate(nodes) if pattern[a]}
-        x_new[sel] = scm.counterfactual(rows[sel], chosen).to(rows.dtype)
+    combos, rows, do, x_new = _pushed(scm, x_cpu, nodes, values)
+    n, C = len(x), len(combos)
     with torch.no_grad():
         pred = torch.cat([model(b.to(x.device, x.dtype)).argmax(1).cpu()
                           for b in x_new.split(batch_size)]).view(n, C)
     acted = rows.clone()
-    for a, j in enumerate(nodes):                     # the actions alone, for their cost
+    for j in nodes:                                   # the actions alone, for their cost
         acted[:, j] = do[j].to(rows.dtype)
-    price = percentile_cost(rows, acted, ref, cost).view(n, C)
+    price = percentile_cost(rows, acted, X_ref.detach().cpu(), cost).view(n, C)
     wrong_way = torch.zeros(n * C, dtype=torch.bool)
     for a, j in enumerate(nodes):
         if j in one_way:
             wrong_way |= (combos[:, a].repeat(n) > 0) & ((do[j] - rows[:, j].double()) * one_way[j] < 0)
     price = price.masked_fill(wrong_way.view(n, C), float("inf"))
     price = torch.where(pred == target, price, torch.full_like(price, float("inf")))
+    return _cheapest(price, combos, x_new, x_cpu, nodes, values, x)
+
+
+def _cheapest(price: Tensor, combos: Tensor, x_new: Tensor, x_cpu: Tensor, nodes: list[int],
+              values: list[Tensor], x: Tensor) -> Recourse:
+    """Each row's cheapest feasible combination (``price`` ``(N, C)``, inf where not) as a
+    :class:`Recourse`."""
+    n, C = price.shape
     best = price.argmin(1)
     feasible = torch.isfinite(price.gather(1, best[:, None]))[:, 0]
     pick = torch.arange(n) * C + best

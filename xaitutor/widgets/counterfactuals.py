@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from .. import counterfactuals, data
+from ..constraints import Constraints
 from ..plotting import OKABE_ITO, plot_decision_regions
 from ._explorer import Explorer
 
@@ -37,6 +38,10 @@ def counterfactual_explorer(model: torch.nn.Module, x: Tensor, encoder: data.Tab
     mu = widgets.SelectionSlider(options=(0.0, 0.01, 0.1, 0.5), value=0.0, description="μ",
                                  continuous_update=False)
     mads, bounds = counterfactuals.mad(X_train), encoder.bounds(X_train)
+
+    def rules(immutable: tuple[int, ...]) -> Constraints:
+        return Constraints(immutable=immutable, one_way=one_way, bounds=bounds,
+                           categorical=encoder.categorical_groups)
     with torch.no_grad():
         todo = (model(x).argmax(1) != target).nonzero().flatten()     # rows to explain
     row_of = {int(i): r for r, i in enumerate(todo)}
@@ -48,9 +53,9 @@ def counterfactual_explorer(model: torch.nn.Module, x: Tensor, encoder: data.Tab
         kept, so moving between applicants or back to a setting answers at once."""
         key = (immutable, lam.value, mu.value)
         if key not in cache:
-            cache[key] = counterfactuals.optimize(
-                model, x[todo], target, lam=lam.value, mu=mu.value, mad=mads, immutable=list(immutable),
-                one_way=one_way, bounds=bounds, categorical=encoder.categorical_groups, steps=200)
+            cache[key] = counterfactuals.optimize(model, x[todo], target, lam=lam.value, mu=mu.value,
+                                                  mad=mads, constraints=rules(immutable),
+                                                  search=counterfactuals.Search(steps=200))
         return cache[key]
 
     def show():
@@ -63,8 +68,7 @@ def counterfactual_explorer(model: torch.nn.Module, x: Tensor, encoder: data.Tab
         immutable = tuple(j for c, box in frozen.items() if box.value for j in encoder.columns_of(c))
         r, row = searched(immutable), row_of[i]
         m = counterfactuals.metrics(model, x[i:i + 1], r.x_cf[row:row + 1], target, X_train, y_train,
-                                    mad=mads, immutable=list(immutable), one_way=one_way,
-                                    bounds=bounds, categorical=encoder.categorical_groups)
+                                    mad=mads, constraints=rules(immutable))
         before, after = encoder.decode(x[i])[0], encoder.decode(r.x_cf[row])[0]
         rows = ""
         for c in columns:
@@ -119,8 +123,8 @@ def path_explorer(model: torch.nn.Module, X: Tensor, y: Tensor, target: int = 1)
     def show():
         start = torch.tensor([[sx.value, sy.value]], dtype=X.dtype, device=X.device)
         r = counterfactuals.optimize(model, start, target, lam=lam.value, mu=mu.value,
-                                     distance="l2", sparsity=kind.value, steps=150,
-                                     record_path=True)
+                                     distance="l2", sparsity=kind.value,
+                                     search=counterfactuals.Search(steps=150, record_path=True))
         bg = scene()
         fig = Figure(figsize=(5.6, 4.6), dpi=bg["dpi"], layout="none")
         fig.figimage(bg["pixels"], origin="upper")                # the cached scene, pixel for pixel

@@ -7,6 +7,7 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from .. import counterfactuals, latent
+from ..constraints import Constraints
 from ..plotting import image_shape as _image_shape, plot_montage
 from ._explorer import Explorer
 
@@ -47,10 +48,10 @@ def latent_explorer(model: torch.nn.Module, vae, x: Tensor, y: Tensor,
             rows[todo.cpu()] = torch.arange(len(todo))
             if kind == "input space":
                 found = counterfactuals.optimize(model, x[todo], t, lam=0.05, distance="l1",
-                                                 bounds=(0.0, 1.0))
+                                                 constraints=Constraints(bounds=(0.0, 1.0)))
             else:
                 found = latent.counterfactual(model, vae, x[todo], t, method=kind,
-                                              record_path=kind == "revise")
+                                              search=counterfactuals.Search(record_path=kind == "revise"))
             cache[kind, t] = found, rows
         return cache[kind, t]
 
