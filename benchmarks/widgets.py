@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import tomllib
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +28,10 @@ from torch import nn
 from xaitutor import concepts, data, influence, latent, models, widgets
 from xaitutor.core import train
 from xaitutor.plotting import use_projector_style
+
+
+MANIFEST = tomllib.loads((Path(__file__).resolve().parents[1] / "notebooks" / "manifest.toml")
+                         .read_text())["notebook"]
 
 
 def built(what: str, make):
@@ -185,6 +191,9 @@ def main() -> None:
             return "—"
         return (f"{ms:.1f}" if ms < 10 else f"{ms:.0f}") + ("" if ms <= 100 else " (> 100)")
 
+    untimed = [row["main_widget"] for row in MANIFEST if row["main_widget"] not in {r[1] for r in rows}]
+    if untimed:                                   # a notebook added to the manifest, not here
+        raise SystemExit(f"benchmarks/widgets.py times no {untimed} (notebooks/manifest.toml's main widgets)")
     if args.json:
         print(json.dumps({"threads": torch.get_num_threads(), "rows": rows}))
         return

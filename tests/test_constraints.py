@@ -9,6 +9,7 @@ from xaitutor import BadInput, data, recourse
 from xaitutor import counterfactuals as CF
 from xaitutor.constraints import Constraints, one_way_signs
 from xaitutor.counterfactuals.proximal import lp_step
+import tolerances as tol
 
 D = 7
 RULES = Constraints(immutable=[0], one_way={1: +1, 2: -1}, bounds=(-2.0, 2.0), categorical=[[4, 5, 6]])
@@ -34,8 +35,8 @@ def test_projection_keeps_every_rule_and_is_the_nearest_such_point_per_column():
     lo[:, 0] = hi[:, 0] = x[:, 0]
     lo[:, 1], hi[:, 2] = x[:, 1], x[:, 2]
     lo[:, 4:], hi[:, 4:] = 0.0, 1.0
-    assert torch.allclose(p, torch.minimum(torch.maximum(junk, lo), hi), atol=1e-12)
-    assert torch.allclose(RULES.project(p, x, RULES.movable(x)), p, atol=1e-12)      # idempotent
+    assert torch.allclose(p, torch.minimum(torch.maximum(junk, lo), hi), atol=tol.ROUND_OFF_64)
+    assert torch.allclose(RULES.project(p, x, RULES.movable(x)), p, atol=tol.ROUND_OFF_64)      # idempotent
 
 
 def test_violations_count_each_broken_rule_and_score_junk_badly():
@@ -62,7 +63,7 @@ def test_the_box_is_what_projection_allows_and_the_lp_step_inside_it_matches_lin
     # moving a numeric column to either end of its box and projecting changes nothing
     for end in (lo, hi):
         moved = x + end.clamp(-10, 10)
-        assert torch.allclose(RULES.project(moved, x, RULES.movable(x)), moved, atol=1e-12)
+        assert torch.allclose(RULES.project(moved, x, RULES.movable(x)), moved, atol=tol.ROUND_OFF_64)
     assert (lo[:, [0, 1, 4, 5, 6]] == 0).all() and (hi[:, [0, 2, 4, 5, 6]] == 0).all()
     g = torch.randn(20, D, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
     need = torch.full((20,), 0.5, dtype=torch.float64)
@@ -73,7 +74,7 @@ def test_the_box_is_what_projection_allows_and_the_lp_step_inside_it_matches_lin
                       bounds=[(0, h) for h in hi[i].tolist()] + [(0, -v) for v in lo[i].tolist()])
         assert bool(feasible[i]) == (res.status == 0)
         if res.status == 0:
-            assert float(step[i].abs().sum()) == pytest.approx(res.fun, abs=1e-9)
+            assert float(step[i].abs().sum()) == pytest.approx(res.fun, abs=tol.LP_VERTEX)
 
 
 def test_checked_once_each_rule_at_the_door():

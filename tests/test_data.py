@@ -111,3 +111,12 @@ def test_loan_applicants_follow_their_scm():
     np.testing.assert_allclose(coef[3], [3.0], atol=0.05)
     np.testing.assert_allclose(coef[4], [0.1, 0.4], atol=0.02)
     torch.testing.assert_close(data.loan_applicants(50, seed=3)[0], data.loan_applicants(50, seed=3)[0])
+
+
+def test_compare_html_marks_exactly_the_changed_features_and_the_locked_ones():
+    x, _, _, enc = data.german_credit()
+    after = x[0].clone()
+    after[enc.columns_of("duration")[0]] += 1.0
+    table = enc.compare_html(x[0], after, locked=["age"])
+    assert table.count("font-weight:bold") == 1 and "duration" in table and "age 🔒" in table
+    assert "font-weight:bold" not in enc.compare_html(x[0], x[0])

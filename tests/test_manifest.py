@@ -51,3 +51,19 @@ def test_run_all_runs_every_benchmark_of_the_manifest():
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
     assert run_all.BENCHMARKS == [row["benchmark"] for row in ROWS if row["benchmark"]] + ["widgets.py"]
+
+
+def test_the_readme_lists_the_manifest_notebooks_in_order():
+    """The README's first table (notebook | teaches | status) has one row per manifest row."""
+    import re
+    readme = (ROOT / "README.md").read_text()
+    linked = re.findall(r"^\| \[(\d\d_\w+)\]\(notebooks/(\d\d_\w+\.ipynb)\) \|", readme, flags=re.M)
+    assert [f for _, f in linked] == [row["file"] for row in ROWS]
+    assert all(name + ".ipynb" == f for name, f in linked)
+
+
+def test_the_widget_benchmark_measures_every_main_widget_of_the_manifest():
+    source = (ROOT / "benchmarks" / "widgets.py").read_text()
+    assert "manifest.toml" in source
+    for row in ROWS:
+        assert f'"{row["main_widget"]}"' in source, f"benchmarks/widgets.py never times {row['main_widget']}"

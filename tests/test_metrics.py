@@ -1,3 +1,4 @@
+import math
 import numpy as np
 import pytest
 import torch
@@ -110,3 +111,15 @@ def test_metric_errors_name_the_fix():
         metrics.deletion_curve(SumOfPixels(), x, torch.tensor([0, 0]), x, n_steps=17)
     with pytest.raises(ValueError, match="same shape"):
         metrics.spearman(x, x[:1])
+
+
+def test_pearson_matches_scipy_and_scores_unrelated_points_near_zero():
+    from scipy.stats import pearsonr
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(200, generator=g, dtype=torch.float64)
+    b = 0.5 * a + torch.randn(200, generator=g, dtype=torch.float64)
+    assert metrics.pearson(a, b) == pytest.approx(pearsonr(a.numpy(), b.numpy())[0], abs=1e-12)
+    assert metrics.pearson(a, -3 * a + 1) == pytest.approx(-1.0, abs=1e-12)
+    junk = torch.randn(200, generator=g, dtype=torch.float64)               # unrelated to a
+    assert abs(metrics.pearson(a, junk)) < 0.2
+    assert math.isnan(metrics.pearson(a, torch.ones(200, dtype=torch.float64)))

@@ -238,3 +238,14 @@ def feature_mask(mask, x: Tensor, name: str = "feature_mask") -> tuple[Tensor, i
         raise BadInput(f"{name} holds group ids 0..M-1; found {int(mask.min())}")
     m = int(mask.max()) + 1 if mask.numel() else 0
     return mask.to(device=x.device, dtype=torch.long).expand_as(x), m
+
+
+def settings(value, kind: type, name: str, example: str):
+    """``value`` itself when it is a ``kind`` (a settings type such as ``Constraints``), a
+    default ``kind()`` for None; anything else is refused with an ``example`` to copy."""
+    if value is None:
+        return kind()
+    if not isinstance(value, kind):
+        raise BadInputType(f"{name} must be a {example.split('(')[0]} (e.g. {example}), got "
+                           f"{type(value).__name__}")
+    return value

@@ -197,10 +197,13 @@ def check_data(x: Tensor, c: Tensor, y: Tensor | None = None) -> None:
         raise _checks.BadInput(f"x, c and y must be on one device, got {sorted(map(str, devices))}")
 
 
+#: The training options of :func:`fit` and their defaults (passed to :func:`xaitutor.train`).
+TRAINING = {"epochs": 800, "lr": 0.01, "batch_size": None, "patience": 100, "progress": True}
+
+
 def fit(x: Tensor, c: Tensor, y: Tensor, kind: str = "cbm", mode: str = "joint", seed: int = 0,
         *, lam: float = 1.0, hidden: int = 64, emb_size: int = 16, p_int: float = 0.25,
-        epochs: int = 800, lr: float = 0.01, batch_size: int | None = None,
-        patience: int = 100, progress: bool = True) -> ConceptModel:
+        **training) -> ConceptModel:
     """Train a concept model on ``(x, c, y)`` and return it in eval mode, on x's device.
 
     kind: ``"cbm"`` concept bottleneck, ``"cem"`` concept embedding model trained with
@@ -210,6 +213,9 @@ def fit(x: Tensor, c: Tensor, y: Tensor, kind: str = "cbm", mode: str = "joint",
     ``"sequential"`` trains the concept encoder, then the task head on its (frozen)
     predicted probabilities; ``"independent"`` trains the task head on the *true*
     concepts and only meets predicted ones at test time. The CEM always trains jointly.
+
+    ``training`` options go to :func:`xaitutor.train` (Adam): ``epochs`` (default 800),
+    ``lr`` (0.01), ``batch_size`` (None: full batch), ``patience`` (100), ``progress`` (True).
     """
     if kind not in KINDS:
         raise _checks.BadInput(f"unknown kind {kind!r}; choose one of {KINDS}")
@@ -231,8 +237,11 @@ def fit(x: Tensor, c: Tensor, y: Tensor, kind: str = "cbm", mode: str = "joint",
     extra = {} if kind == "cbm" else {"emb_size": emb_size}
     model = Model(x.shape[1], c.shape[1], n_classes, hidden=hidden, **extra).to(x.device)
     model.mode = mode
-    opts = dict(epochs=epochs, lr=lr, batch_size=batch_size, patience=patience, seed=seed,
-                progress=progress)
+    unknown = sorted(set(training) - set(TRAINING))
+    if unknown:
+        raise _checks.BadInput(f"fit got unknown options {unknown}; its training options are "
+                               f"{sorted(TRAINING)} (see xaitutor.train)")
+    opts = {**TRAINING, **training, "seed": seed}
     model.train()
     if kind == "blackbox":
         train(lambda xb, yb: F.cross_entropy(model.forward_logits(xb)[1], yb), model, (x, y),

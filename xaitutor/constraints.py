@@ -121,13 +121,8 @@ class Constraints:
     @classmethod
     def of(cls, constraints) -> Constraints:
         """``constraints`` itself, or no rules for None; anything else is refused."""
-        if constraints is None:
-            return cls()
-        if not isinstance(constraints, Constraints):
-            raise _checks.BadInputType(f"constraints must be an xaitutor.Constraints (e.g. "
-                                       f"Constraints(immutable=[0], bounds=(0, 1))), got "
-                                       f"{type(constraints).__name__}")
-        return constraints
+        return _checks.settings(constraints, cls, "constraints",
+                                "xaitutor.Constraints(immutable=[0], bounds=(0, 1))")
 
     def with_free(self, free: Tensor | None) -> Constraints:
         """A copy that also limits row i to the columns where ``free[i]`` is True."""

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from . import _checks
 from ._batching import batched
 
-__all__ = ["spearman", "cascading_randomization", "randomized_labels", "deletion_curve", "deletion_images",
+__all__ = ["spearman", "pearson", "cascading_randomization", "randomized_labels", "deletion_curve", "deletion_images",
            "auc", "pointing_game", "energy_ratio", "pixel_map"]
 
 Explainer = Callable[[nn.Module, Tensor, Tensor], Tensor]
@@ -58,6 +58,18 @@ def spearman(a: Tensor, b: Tensor, absolute: bool = True) -> Tensor:
     denom = np.sqrt((ra ** 2).sum(1) * (rb ** 2).sum(1))
     rho = np.where(denom > 0, (ra * rb).sum(1) / np.where(denom > 0, denom, 1), 0.0)
     return torch.as_tensor(rho)
+
+
+def pearson(a: Tensor, b: Tensor) -> float:
+    """Pearson's correlation of two 1-D tensors (predicted against actual effects, say):
+    1 for a perfect increasing line, 0 for none, NaN when either is constant."""
+    _checks.tensor(a, "a", dim=1, shape_hint="(n,)")
+    _checks.tensor(b, "b", dim=1, shape_hint="(n,)")
+    if a.shape != b.shape or len(a) < 2:
+        raise _checks.BadInput(f"a and b must be two 1-D tensors of the same length ≥ 2 (one value "
+                               f"per point), got {tuple(a.shape)} and {tuple(b.shape)}")
+    pair = torch.stack([a.detach().double().cpu(), b.detach().double().cpu()])
+    return torch.corrcoef(pair)[0, 1].item()
 
 
 def _layers_with_parameters(model: nn.Module) -> list[tuple[str, nn.Module]]:

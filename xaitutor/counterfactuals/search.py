@@ -29,7 +29,7 @@ from .. import _checks
 from ..constraints import Constraints, feature_groups
 from .objective import DISTANCES, SPARSITY, Objective
 from .polish import polish as polish_rows
-from .proximal import group_soft_threshold, hard_threshold, soft_threshold
+from .proximal import group_soft_threshold, soft_threshold
 
 __all__ = ["optimize", "Search", "Counterfactuals", "median_absolute_deviation", "mad",
            "predict", "check_request", "feature_groups", "sparsity_path"]
@@ -138,12 +138,7 @@ class Search:
     @classmethod
     def of(cls, search) -> Search:
         """``search`` itself, or the defaults for None; anything else is refused."""
-        if search is None:
-            return cls()
-        if not isinstance(search, Search):
-            raise _checks.BadInputType(f"search must be a counterfactuals.Search (e.g. Search(steps=500, "
-                                       f"lr=0.02)), got {type(search).__name__}")
-        return search
+        return _checks.settings(search, cls, "search", "counterfactuals.Search(steps=500, lr=0.02)")
 
 
 # Skip the steps of ISTA that repeat a fixed point (same result; off only to test that).

@@ -3,6 +3,8 @@ rows into model-ready tensors and back into readable rows."""
 from __future__ import annotations
 
 import csv
+import html
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -117,6 +119,19 @@ class TabularEncoder:
             mark = "  ← changed" if b[c] != a[c] else ""
             lines.append(f"{c:{width}s}  {str(b[c]):>22s}  {str(a[c]):>22s}{mark}")
         return "\n".join(lines)
+
+    def compare_html(self, before: Tensor, after: Tensor, locked: Sequence[str] = ()) -> str:
+        """:meth:`compare` as an HTML table for a widget: changed values bold and orange,
+        the features in ``locked`` marked 🔒."""
+        b, a = self.decode(before)[0], self.decode(after)[0]
+        rows = ""
+        for c in b:
+            lock = " 🔒" if c in locked else ""
+            style = ' style="font-weight:bold;color:#D55E00"' if b[c] != a[c] else ""
+            rows += (f"<tr><td>{html.escape(c)}{lock}</td><td>{html.escape(str(b[c]))}</td>"
+                     f"<td{style}>{html.escape(str(a[c]))}</td></tr>")
+        return ('<table style="font-size:1.05em"><tr><th>feature</th><th>now</th>'
+                f"<th>counterfactual</th></tr>{rows}</table>")
 
 
 def german_credit() -> tuple[Tensor, Tensor, list[str], TabularEncoder]:

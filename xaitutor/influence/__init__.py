@@ -26,13 +26,14 @@ public face; ``xaitutor.influence.X`` keeps working for each.
 from __future__ import annotations
 
 from . import objective, retraining, scores, solvers, svm
-from .objective import METHODS, FitReport, fit, hessian, hvp, per_sample_grads
+from .objective import FitReport, fit, hessian, hvp, per_sample_grads
+from .solvers import METHODS, LissaReport
 from .retraining import leave_one_out, loss_change, losses, retrain_without
-from .scores import Influence, influence, perturbation_influence, self_influence, solve
+from .scores import Influence, Solution, influence, perturbation_influence, self_influence, solve
 from .svm import Hinge, HingeReport, SmoothHinge, fit_hinge_svm, hinge, retrain_hinge_svm_without, smooth_hinge
 
 __all__ = ["fit", "FitReport", "Influence", "influence", "self_influence", "perturbation_influence",
            "per_sample_grads", "hvp", "hessian", "solve", "leave_one_out", "retrain_without",
            "loss_change", "smooth_hinge", "SmoothHinge", "hinge", "Hinge", "fit_hinge_svm",
-           "HingeReport", "retrain_hinge_svm_without", "METHODS", "losses",
+           "HingeReport", "retrain_hinge_svm_without", "METHODS", "Solution", "LissaReport", "losses",
            "objective", "solvers", "scores", "retraining", "svm"]

@@ -11,10 +11,10 @@ from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 
 from .. import _checks
+from .solvers import METHODS
 from .._batching import batched
 
 
-METHODS = ("exact", "cg", "lissa")
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
 

@@ -4,6 +4,7 @@ ask it once."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -11,7 +12,19 @@ from torch.func import grad, vmap
 
 from .. import _checks
 from .objective import Flat, LossFn, check_options, check_pair, check_size, grads, hvp_fn
-from .solvers import check_solver_options, cholesky, largest_eigenvalue, solve_cg, solve_lissa, warn
+from .solvers import (LissaReport, check_solver_options, cholesky, largest_eigenvalue, solve_cg,
+                      solve_lissa, warn)
+
+
+@dataclass
+class Solution:
+    """What :meth:`Influence.solve` and :func:`solve` return: ``s`` ``(k, P)``, the rows
+    (H + damping·I)⁻¹g, the ``method`` and ``damping`` that made them, and for LiSSA how
+    accurate they are (:class:`~.solvers.LissaReport`)."""
+    s: Tensor
+    method: str
+    damping: float
+    lissa: LissaReport | None = None
 
 
 # --- everything a query shares, computed once --------------------------------------------------------
@@ -103,10 +116,9 @@ class Influence:
     def solve(self, G: Tensor, method: str = "exact", damping: float = 0.0, *,
               cg_tol: float = 1e-10, cg_max_iter: int | None = None, lissa_depth: int = 1000,
               lissa_scale: float | None = None, lissa_tol: float = 1e-2, progress: bool = True,
-              max_params: int = 5000) -> Tensor:
-        """(H + damping·I)⁻¹ g for every row g of ``G`` ``(k, P)``, by ``method``. The
-        result's ``.info`` holds the method, and for LiSSA its depth, scale, measured
-        relative residual and estimated relative error."""
+              max_params: int = 5000) -> Solution:
+        """(H + damping·I)⁻¹ g for every row g of ``G`` ``(k, P)``, by ``method``, as a
+        :class:`Solution` (for LiSSA with its measured residual and estimated error)."""
         check_options(self.l2, method, damping)
         check_solver_options(cg_tol, cg_max_iter, lissa_depth, lissa_scale, lissa_tol, progress,
                               max_params)
@@ -116,7 +128,7 @@ class Influence:
                                    f"parameters; got {tuple(G.shape) if isinstance(G, Tensor) else type(G).__name__}"
                                    " (one vector g: pass g[None])")
         self._unchanged()
-        info = {"method": method, "damping": damping}
+        report = None
         if method == "exact":
             s = torch.cholesky_solve(G.T, self._factor(damping, max_params)).T
         else:
@@ -128,10 +140,8 @@ class Influence:
                     if damping not in self._scales:
                         self._scales[damping] = 1.5 * largest_eigenvalue(hvp_k, p, G)
                     lissa_scale = self._scales[damping]
-                s, lissa = solve_lissa(hvp_k, G, lissa_depth, lissa_scale, lissa_tol, progress)
-                info.update(lissa)
-        s.info = info
-        return s
+                s, report = solve_lissa(hvp_k, G, lissa_depth, lissa_scale, lissa_tol, progress)
+        return Solution(s, method, damping, report)
 
     def _test(self, test) -> tuple[Tensor, Tensor]:
         Xt, Yt = check_pair("test", test, self.model)
@@ -143,28 +153,23 @@ class Influence:
     def scores(self, test: tuple[Tensor, Tensor], method: str = "exact", damping: float = 0.0,
                **opts) -> Tensor:
         """I(i, t) for every test point t and training point i, ``(n_test, n_train)`` (see
-        :func:`influence`); ``.info`` holds the method, damping, ‖∇R(θ̂)‖ and the solver's
-        diagnostics."""
+        :func:`influence`). (The solver's diagnostics: :meth:`solve`.)"""
         check_options(self.l2, method, damping)
         check_solver_options(**opts)
         Xt, Yt = self._test(test)
         self._unchanged()
-        norm = self.grad_norm
-        s_test = self.solve(grads(self._flat, Xt, Yt), method, damping, **opts)   # (m, P)
-        result = s_test @ self.train_grads.T / len(self.train[0])
-        result.info = {**s_test.info, "grad_norm": norm}
-        return result
+        self.grad_norm                                                  # warns when not small
+        s_test = self.solve(grads(self._flat, Xt, Yt), method, damping, **opts).s   # (m, P)
+        return s_test @ self.train_grads.T / len(self.train[0])
 
     def self_scores(self, method: str = "exact", damping: float = 0.0, **opts) -> Tensor:
         """I(i, i) for every training point, ``(n,)`` (see :func:`self_influence`)."""
         check_options(self.l2, method, damping)
         check_solver_options(**opts)
         self._unchanged()
-        norm = self.grad_norm
-        s = self.solve(self.train_grads, method, damping, **opts)
-        result = (s * self.train_grads).sum(1) / len(self.train[0])
-        result.info = {**s.info, "grad_norm": norm}
-        return result
+        self.grad_norm                                                  # warns when not small
+        s = self.solve(self.train_grads, method, damping, **opts).s
+        return (s * self.train_grads).sum(1) / len(self.train[0])
 
     def perturbation_scores(self, test: tuple[Tensor, Tensor], method: str = "exact",
                             damping: float = 0.0, **opts) -> Tensor:
@@ -176,7 +181,7 @@ class Influence:
         self._unchanged()
         self.grad_norm
         flat, (X, Y) = self._flat, self.train
-        s_test = self.solve(grads(flat, Xt, Yt), method, damping, **opts)   # (m, P)
+        s_test = self.solve(grads(flat, Xt, Yt), method, damping, **opts).s   # (m, P)
 
         def directional(s: Tensor, x: Tensor, y: Tensor) -> Tensor:    # s · ∇θL(x, y)
             return (s * grad(flat.sample_loss)(flat.theta, x, y)).sum()
@@ -186,8 +191,9 @@ class Influence:
 
 
 def solve(model: nn.Module, loss_fn: LossFn, train: tuple[Tensor, Tensor], G: Tensor,
-          l2: float = 1e-2, method: str = "exact", damping: float = 0.0, **opts) -> Tensor:
-    """(H + damping·I)⁻¹ g for every row g of ``G`` ``(k, P)``, by ``method`` (options as
+          l2: float = 1e-2, method: str = "exact", damping: float = 0.0, **opts) -> Solution:
+    """(H + damping·I)⁻¹ g for every row g of ``G`` ``(k, P)``, by ``method``, as a
+    :class:`Solution` (options as
     in :class:`Influence`: ``cg_tol``, ``cg_max_iter``, ``lissa_depth``, ``lissa_scale``,
     ``lissa_tol``, ``progress``, ``max_params``)."""
     check_options(l2, method, damping)
@@ -201,8 +207,8 @@ def influence(model: nn.Module, loss_fn: LossFn, train: tuple[Tensor, Tensor],
               damping: float = 0.0, **opts) -> Tensor:
     """I(i, t) = (1/n) ∇θL(z_t)ᵀ (H + damping·I)⁻¹ ∇θL(z_i): the predicted change of the
     loss on test point t when training point i is removed and the model retrained
-    (positive: i helped t). Returns ``(n_test, n_train)``; ``result.info`` holds the
-    gradient norm at θ̂ (a warning is raised when it is not small) and the method.
+    (positive: i helped t). Returns ``(n_test, n_train)``; a warning is raised when the
+    gradient norm at θ̂ is not small (the formula assumes an optimum).
 
     ``method``: ``"exact"`` (H formed and factorised; refuses above ``max_params``),
     ``"cg"`` (conjugate gradient on Hessian-vector products; ``cg_tol``,

@@ -7,11 +7,14 @@ import sys
 import warnings
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from .. import _checks
+
+METHODS = ("exact", "cg", "lissa")     # how (H + damping·I)⁻¹g is solved
 
 
 # --- solving H s = g -------------------------------------------------------------------------------
@@ -82,8 +85,20 @@ def _round_up(x: float) -> int:
     return int(math.ceil(x / unit) * unit)
 
 
+@dataclass(frozen=True)
+class LissaReport:
+    """How a LiSSA solve went: its ``depth`` and ``scale``, the measured relative residual
+    max ‖g − Hs‖/‖g‖, the estimated relative error of s and the λ_min estimate behind it
+    (of the worst row)."""
+    depth: int
+    scale: float
+    residual: float
+    error_estimate: float
+    lambda_min_estimate: float
+
+
 def solve_lissa(hvp_k: Callable, G: Tensor, depth: int, scale: float, tol: float,
-                 progress: bool = True) -> tuple[Tensor, dict]:
+                 progress: bool = True) -> tuple[Tensor, LissaReport]:
     """LiSSA (Agarwal, Bullins & Hazan 2017), as Koh & Liang use it: the Neumann series
     h_j = g + (I − H/scale) h_{j−1}; H⁻¹g ≈ s = h_J / scale. Needs scale > λ_max(H).
 
@@ -92,7 +107,7 @@ def solve_lissa(hvp_k: Callable, G: Tensor, depth: int, scale: float, tol: float
     a power iteration on I − H/scale: its steps h_j − h_{j−1} = (I − H/scale)^j g end up
     shrinking by ρ = 1 − λ_min/scale each, which estimates λ_min. When the estimated
     relative error ‖r‖ / (λ_min ‖s‖) of any row exceeds ``tol``, a UserWarning says so, with
-    the depth that would reach ``tol`` at that rate. Returns s and these diagnostics."""
+    the depth that would reach ``tol`` at that rate. Returns s and a :class:`LissaReport`."""
     from tqdm.auto import trange
 
     g_norm = G.norm(dim=1)
@@ -118,27 +133,26 @@ def solve_lissa(hvp_k: Callable, G: Tensor, depth: int, scale: float, tol: float
                         torch.full_like(rate, math.inf))
     error = torch.where(g_norm > 0, error, torch.zeros_like(error))   # g = 0: s = 0 exactly
     worst = int(error.argmax())
-    info = {"depth": depth, "scale": scale,
-            "residual": (residual / g_norm.clamp_min(1e-300)).max().item(),
-            "error_estimate": error[worst].item(), "lambda_min_estimate": lam_min[worst].item()}
-    if info["error_estimate"] > tol:
+    report = LissaReport(depth, scale, (residual / g_norm.clamp_min(1e-300)).max().item(),
+                         error[worst].item(), lam_min[worst].item())
+    if report.error_estimate > tol:
         rho = rate[worst].item()
         if rho >= 1:
             advice = ("its steps are not shrinking: the Hessian (+ damping) is not positive "
                       "definite or the scale is too small. Add damping, or use method='exact' "
                       "(which says which)")
         else:
-            more = 1.5 * math.log(tol / info["error_estimate"]) / math.log(rho)   # 1.5: the rate
+            more = 1.5 * math.log(tol / report.error_estimate) / math.log(rho)   # 1.5: the rate
             needed = _round_up(depth + more)                  # estimate is optimistic early on
             advice = (f"its steps shrink by only a factor 1 − {1 - rho:.1e} each (an eigenvalue "
-                      f"of H ≈ {info['lambda_min_estimate']:.1e} against scale {scale:.3g}). "
+                      f"of H ≈ {report.lambda_min_estimate:.1e} against scale {scale:.3g}). "
                       f"Raise lissa_depth to about {needed:,} or more, add damping (which "
                       "changes the question), or use method='cg' or 'exact'")
         warn(f"LiSSA is inaccurate after lissa_depth={depth} steps: the relative residual "
-              f"‖Hs − g‖/‖g‖ is {info['residual']:.1e}, so s is about "
-              f"{info['error_estimate']:.0%} away from H⁻¹g (estimated; lissa_tol={tol:g}); "
+              f"‖Hs − g‖/‖g‖ is {report.residual:.1e}, so s is about "
+              f"{report.error_estimate:.0%} away from H⁻¹g (estimated; lissa_tol={tol:g}); "
               f"{advice}")
-    return s, info
+    return s, report
 
 
 def check_solver_options(cg_tol: float = 1e-10, cg_max_iter: int | None = None,

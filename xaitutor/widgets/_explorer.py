@@ -110,6 +110,34 @@ class Explorer:
             box.view = self.status
         return box
 
+    @staticmethod
+    def follow(box: widgets.VBox, index: widgets.Widget, controls: list, values) -> None:
+        """Wire ``box`` (made with ``observe=False``) so that choosing another item in
+        ``index`` first sets every one of ``controls`` to ``values(i)`` — the starting
+        values for item i, or None to leave them — without a redraw per control, then
+        draws once; moving one of the controls redraws."""
+        quiet = False
+
+        def control_moved(change=None):
+            if not quiet:
+                box.run()
+
+        def new_item(change=None):
+            nonlocal quiet
+            start = values(index.value)
+            if start is not None:
+                quiet = True
+                try:
+                    for control, value in zip(controls, start):
+                        control.value = value
+                finally:
+                    quiet = False
+            box.run()
+
+        index.observe(new_item, names="value")
+        for control in controls:
+            control.observe(control_moved, names="value")
+
 
 def time_update(control: widgets.Widget, value, repeats: int = 5) -> float:
     """Median seconds a widget takes to answer ``control.value = value`` (and back)."""

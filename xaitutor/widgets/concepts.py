@@ -91,11 +91,8 @@ def intervention_playground(model: concepts.ConceptModel, x: Tensor, c: Tensor, 
                                      value=-1, description=name,
                                      style={"button_width": "110px"})
                for name in concept_names]
-    resetting = False
 
     def show():
-        if resetting:
-            return
         i = index.value
         if not ex.index_ok("example", i, n):
             return
@@ -125,16 +122,5 @@ def intervention_playground(model: concepts.ConceptModel, x: Tensor, c: Tensor, 
 
     box = ex.box([index, *toggles], {"index": index, **dict(zip(concept_names, toggles))},
                  show, observe=False)
-
-    def new_example(change=None):
-        nonlocal resetting
-        resetting = True
-        for t in toggles:
-            t.value = -1
-        resetting = False
-        box.run()
-
-    index.observe(new_example, names="value")
-    for t in toggles:
-        t.observe(box.run, names="value")
+    ex.follow(box, index, toggles, lambda i: [-1] * len(toggles))     # a new example: the model's guesses
     return box

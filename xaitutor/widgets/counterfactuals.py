@@ -1,7 +1,6 @@
 """Widgets of notebook 04: the counterfactual explorer (tabular) and the path explorer (2-D)."""
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 
 import ipywidgets as widgets
@@ -69,16 +68,9 @@ def counterfactual_explorer(model: torch.nn.Module, x: Tensor, encoder: data.Tab
         r, row = searched(immutable), row_of[i]
         m = counterfactuals.metrics(model, x[i:i + 1], r.x_cf[row:row + 1], target, X_train, y_train,
                                     mad=mads, constraints=rules(immutable))
-        before, after = encoder.decode(x[i])[0], encoder.decode(r.x_cf[row])[0]
-        rows = ""
-        for c in columns:
-            lock = " 🔒" if frozen[c].value else ""
-            style = ' style="font-weight:bold;color:#D55E00"' if before[c] != after[c] else ""
-            rows += (f"<tr><td>{html.escape(c)}{lock}</td><td>{html.escape(str(before[c]))}</td>"
-                     f"<td{style}>{html.escape(str(after[c]))}</td></tr>")
+        locked = [c for c, box in frozen.items() if box.value]
         verdict = "✓ approved" if bool(r.valid[row]) else "✗ still rejected (no valid counterfactual found)"
-        ex.say('<table style="font-size:1.05em"><tr><th>feature</th><th>now</th>'
-               f"<th>counterfactual</th></tr>{rows}</table>"
+        ex.say(encoder.compare_html(x[i], r.x_cf[row], locked) +
                f"<p style='font-size:1.1em'>{verdict} · features changed "
                f"{m['sparsity']:.0f} · MAD distance {m['proximity_mad']:.2f} · "
                f"LOF inlier {'yes' if m['plausibility_lof'] == 1 else 'no'} · "

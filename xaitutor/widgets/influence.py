@@ -9,7 +9,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from .. import influence
+from .. import influence, metrics
 from ..plotting import OKABE_ITO, image_shape as _image_shape, plot_montage
 from ._explorer import Explorer
 
@@ -55,7 +55,7 @@ def influence_explorer(model: torch.nn.Module, loss_fn, train: tuple[Tensor, Ten
         most helpful and harmful training images (three axes: drawing ten took 135 ms)."""
         order = scores.argsort()
         pred, actual = scores[loo_indices].cpu(), actual_all[i].cpu()
-        r = torch.corrcoef(torch.stack([pred, actual]))[0, 1].item()
+        r = metrics.pearson(pred, actual)
         fig = Figure(figsize=(11, 3.6), layout="constrained")
         grid = fig.add_gridspec(1, 7)
         ax = fig.add_subplot(grid[0, :2])

@@ -14,6 +14,34 @@ from ._explorer import Explorer
 __all__ = ["latent_explorer", "latent_sliders"]
 
 
+def _first_target(model: torch.nn.Module, x: Tensor, target: int | None) -> tuple[int, int]:
+    """The class shown first (default 8 when the model has it, else its last class) and
+    the number of classes."""
+    with torch.no_grad():
+        n_classes = int(model(x[:1]).shape[1])
+    if target is None:
+        target = 8 if n_classes > 8 else n_classes - 1
+    if not 0 <= target < n_classes:
+        raise ValueError(f"target={target} but the model has {n_classes} classes "
+                         f"(0..{n_classes - 1})")
+    return target, n_classes
+
+
+def _search_all(model: torch.nn.Module, vae, x: Tensor, predicted: Tensor, kind: str, t: int):
+    """Every digit's input-space or REVISE counterfactual toward ``t`` (the digits not
+    already predicted as ``t``) in one batched call. Returns (result, row of each digit)."""
+    todo = (predicted != t).nonzero().flatten()
+    rows = torch.full((len(x),), -1, dtype=torch.long)
+    rows[todo.cpu()] = torch.arange(len(todo))
+    if kind == "input space":
+        found = counterfactuals.optimize(model, x[todo], t, lam=0.05, distance="l1",
+                                         constraints=Constraints(bounds=(0.0, 1.0)))
+    else:
+        found = latent.counterfactual(model, vae, x[todo], t, method=kind,
+                                      search=counterfactuals.Search(record_path=kind == "revise"))
+    return found, rows
+
+
 def latent_explorer(model: torch.nn.Module, vae, x: Tensor, y: Tensor,
                     image_shape: tuple[int, int] | None = None, n_frames: int = 6,
                     target: int | None = None) -> widgets.VBox:
@@ -23,13 +51,7 @@ def latent_explorer(model: torch.nn.Module, vae, x: Tensor, y: Tensor,
     class)."""
     n = len(x)
     image_shape = _image_shape(x[0].numel(), image_shape)          # None: the square the pixels fill
-    with torch.no_grad():
-        n_classes = int(model(x[:1]).shape[1])
-    if target is None:
-        target = 8 if n_classes > 8 else n_classes - 1
-    if not 0 <= target < n_classes:
-        raise ValueError(f"target={target} but the model has {n_classes} classes "
-                         f"(0..{n_classes - 1})")
+    target, n_classes = _first_target(model, x, target)
     ex = Explorer()
     index = ex.index("digit", n)
     target_w = widgets.Dropdown(options=list(range(n_classes)), value=target, description="target")
@@ -39,20 +61,10 @@ def latent_explorer(model: torch.nn.Module, vae, x: Tensor, y: Tensor,
         predicted = model(x).argmax(1)
 
     def searched(kind: str, t: int):
-        """Every digit's input-space or REVISE counterfactual toward ``t`` (the digits not
-        already predicted as ``t``), found in one batched call the first time it is asked
-        for: other digits, and switching back, answer at once. Returns (result, row of each digit)."""
+        """All digits' counterfactuals toward ``t``, searched the first time they are asked
+        for: other digits, and switching back, answer at once."""
         if (kind, t) not in cache:
-            todo = (predicted != t).nonzero().flatten()
-            rows = torch.full((n,), -1, dtype=torch.long)
-            rows[todo.cpu()] = torch.arange(len(todo))
-            if kind == "input space":
-                found = counterfactuals.optimize(model, x[todo], t, lam=0.05, distance="l1",
-                                                 constraints=Constraints(bounds=(0.0, 1.0)))
-            else:
-                found = latent.counterfactual(model, vae, x[todo], t, method=kind,
-                                              search=counterfactuals.Search(record_path=kind == "revise"))
-            cache[kind, t] = found, rows
+            cache[kind, t] = _search_all(model, vae, x, predicted, kind, t)
         return cache[kind, t]
 
     def show():

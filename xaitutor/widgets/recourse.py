@@ -64,7 +64,6 @@ def scm_explorer(model: torch.nn.Module, scm: recourse.AdditiveSCM, x: Tensor,
                                       step=float((hi[j] - lo[j]) / 100), description=f"do({names[j]})",
                                       continuous_update=False, readout_format=".1f",
                                       style={"description_width": "initial"}) for j in actionable}
-    resetting = False
 
     def decision(row: Tensor) -> str:
         with torch.no_grad():
@@ -72,8 +71,6 @@ def scm_explorer(model: torch.nn.Module, scm: recourse.AdditiveSCM, x: Tensor,
         return f"{'✓ approved' if p > 0.5 else '✗ rejected'} (p = {p:.2f})"
 
     def show():
-        if resetting:
-            return
         i = index.value
         if not ex.index_ok("applicant", i, n):
             return
@@ -100,16 +97,6 @@ def scm_explorer(model: torch.nn.Module, scm: recourse.AdditiveSCM, x: Tensor,
                  {"index": index, **{f"do {names[j]}": s for j, s in sliders.items()}}, show,
                  observe=False)
 
-    def new_person(change=None):
-        nonlocal resetting
-        if 0 <= index.value < n:
-            resetting = True
-            for j, s in sliders.items():
-                s.value = float(x[index.value, j])
-            resetting = False
-        box.run()
-
-    index.observe(new_person, names="value")
-    for s in sliders.values():
-        s.observe(box.run, names="value")
+    ex.follow(box, index, list(sliders.values()),               # a new person: the sliders at their values
+              lambda i: [float(x[i, j]) for j in sliders] if 0 <= i < n else None)
     return box

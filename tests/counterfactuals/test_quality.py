@@ -283,7 +283,7 @@ def test_bad_input_is_explained(blobs):
         Q.judge_validity(nn.Linear(2, 2), x_cf, 1)
     with pytest.raises(ValueError, match="logits"):
         Q.judge_validity(lambda z: torch.zeros(3), x_cf, 1)
-    with pytest.raises(TypeError, match="constraints must be an xaitutor.Constraints"):
+    with pytest.raises(TypeError, match="constraints must be a xaitutor.Constraints"):
         Q.metrics(model, x, x_cf, 1, X, y, constraints=dict(categorical=[[1, 2]]))
     with pytest.raises(ValueError, match="categorical indices"):
         Q.metrics(model, x, x_cf, 1, X, y, constraints=Constraints(categorical=[[1, 2]]))

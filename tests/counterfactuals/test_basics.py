@@ -6,6 +6,7 @@ from xaitutor import counterfactuals as CF
 from xaitutor import data
 from xaitutor.constraints import Constraints
 from xaitutor.counterfactuals import Search
+import tolerances as tol
 
 
 def random_mlp(seed, d=6, classes=2):
@@ -136,7 +137,7 @@ def test_german_credit_round_trips_through_its_encoder():
     x, y, names, enc = data.german_credit()
     assert x.shape == (1000, len(names)) and y.float().mean().item() == pytest.approx(0.7)
     rows = enc.decode(x[:20])
-    torch.testing.assert_close(enc.encode(rows), x[:20], atol=0.01, rtol=0)   # numbers rounded
+    torch.testing.assert_close(enc.encode(rows), x[:20], atol=tol.ROUND_OFF_32, rtol=0)
     assert rows[0] == {"age": 67, "job": 2, "credit_amount": 1169, "duration": 6, "sex": "male",
                        "housing": "own", "saving_accounts": "not_known",
                        "checking_account": "little", "purpose": "radio/TV"}

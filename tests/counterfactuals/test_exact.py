@@ -12,6 +12,7 @@ from torch import nn
 from xaitutor.counterfactuals.exact import (ExactCounterfactuals, lp_counterfactual,
                                             min_features_counterfactual)
 from xaitutor.constraints import Constraints
+import tolerances as tol
 
 MARGIN = 0.5
 
@@ -137,7 +138,7 @@ def test_lp_optimum_equals_the_fractional_knapsack_on_two_class_models(seed):
         ref = knapsack(model, x[i].numpy(), 1, w, lo.numpy(), hi.numpy(), frozen, rises, falls)
         assert bool(r.feasible[i]) == np.isfinite(ref)
         if np.isfinite(ref):
-            assert r.cost[i].item() == pytest.approx(ref, rel=1e-6, abs=1e-6)
+            assert r.cost[i].item() == pytest.approx(ref, rel=tol.HIGHS, abs=tol.HIGHS)
     assert_constraints_hold(model, x, r, 1, lo, hi, frozen, rises, falls)
 
 
@@ -150,7 +151,7 @@ def test_lp_without_bounds_or_mad_is_plain_l1_knapsack():
     inf = np.full(d, np.inf)
     for i in range(len(x)):
         assert r.cost[i].item() == pytest.approx(knapsack(model, x[i].numpy(), 1, np.ones(d), -inf,
-                                                          inf), rel=1e-6, abs=1e-6)
+                                                          inf), rel=tol.HIGHS, abs=tol.HIGHS)
     # without constraints the cheapest column does all the work: one feature changed
     assert (r.n_features == 1).all()
 
@@ -191,10 +192,10 @@ def test_lp_optimum_equals_vertex_enumeration_on_three_class_models(seed):
         blo, bhi = box_with(lo.numpy(), hi.numpy(), xi, frozen, rises)
         ref = vertex_enumeration(model, xi, 2, w, blo, bhi)
         second = epigraph_lp(model, xi, 2, w, blo, bhi, np.ones(d, dtype=bool))
-        assert ref == pytest.approx(second, rel=1e-6, abs=1e-6)     # the references agree
+        assert ref == pytest.approx(second, rel=tol.HIGHS, abs=tol.HIGHS)     # the references agree
         assert bool(r.feasible[i]) == np.isfinite(ref)
         if np.isfinite(ref):
-            assert r.cost[i].item() == pytest.approx(ref, rel=1e-6, abs=1e-6)
+            assert r.cost[i].item() == pytest.approx(ref, rel=tol.HIGHS, abs=tol.HIGHS)
     assert_constraints_hold(model, x, r, 2, lo, hi, frozen, rises)
 
 
@@ -212,7 +213,7 @@ def test_per_row_targets_on_a_four_class_model_match_a_second_formulation():
                           np.ones(d, dtype=bool))
         assert bool(r.feasible[i]) == np.isfinite(ref)
         if np.isfinite(ref):
-            assert r.cost[i].item() == pytest.approx(ref, rel=1e-6, abs=1e-6)
+            assert r.cost[i].item() == pytest.approx(ref, rel=tol.HIGHS, abs=tol.HIGHS)
             assert int(model(r.x_cf[i:i + 1]).argmax()) == int(target[i])
 
 
@@ -251,7 +252,7 @@ def test_lp_with_categories_is_a_valid_one_hot_and_equals_brute_force_over_categ
         ref = brute_force_categories(model, x[i].numpy(), 1, w, lo.numpy(), hi.numpy())
         assert bool(r.feasible[i]) == np.isfinite(ref)
         if np.isfinite(ref):
-            assert r.cost[i].item() == pytest.approx(ref, rel=1e-6, abs=1e-6)
+            assert r.cost[i].item() == pytest.approx(ref, rel=tol.HIGHS, abs=tol.HIGHS)
     assert_constraints_hold(model, x, r, 1, lo, hi, groups=GROUPS)
     # a category switch is one feature, however many columns it moves
     switched = [sum(bool((r.x_cf[i, g] != x[i, g]).any()) for g in GROUPS) +
@@ -271,7 +272,7 @@ def test_an_immutable_category_group_keeps_its_category():
                                      frozen=GROUPS[0])
         assert bool(r.feasible[i]) == np.isfinite(ref)
         if np.isfinite(ref):
-            assert r.cost[i].item() == pytest.approx(ref, rel=1e-6, abs=1e-6)
+            assert r.cost[i].item() == pytest.approx(ref, rel=tol.HIGHS, abs=tol.HIGHS)
     assert_constraints_hold(model, x, r, 1, lo, hi, frozen=GROUPS[0], groups=GROUPS)
 
 
@@ -308,7 +309,7 @@ def test_min_features_equals_brute_force_over_supports(seed):
         assert bool(r.feasible[i]) == np.isfinite(cost)
         if np.isfinite(cost):
             assert r.n_features[i].item() == size
-            assert r.cost[i].item() == pytest.approx(cost, rel=1e-6, abs=1e-6)
+            assert r.cost[i].item() == pytest.approx(cost, rel=tol.HIGHS, abs=tol.HIGHS)
     assert_constraints_hold(model, x, r, 1, lo, hi, frozen, rises)
     lp = lp_counterfactual(model, x, 1, mad=mad, constraints=Constraints(immutable=frozen, one_way={4: +1}, bounds=(lo, hi)))
     ok = r.feasible
@@ -337,7 +338,7 @@ def test_min_features_with_categories_equals_brute_force_over_supports(seed):
         assert bool(r.feasible[i]) == np.isfinite(cost)
         if np.isfinite(cost):
             assert r.n_features[i].item() == size
-            assert r.cost[i].item() == pytest.approx(cost, rel=1e-6, abs=1e-6)
+            assert r.cost[i].item() == pytest.approx(cost, rel=tol.HIGHS, abs=tol.HIGHS)
     assert_constraints_hold(model, x, r, 1, lo, hi, groups=GROUPS)
 
 
