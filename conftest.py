@@ -1,6 +1,7 @@
 import importlib.util
 import os
 import pathlib
+import sys
 
 import matplotlib
 import pytest
@@ -25,6 +26,11 @@ os.environ["XAITUTOR_BLOCK_NETWORK"] = "1"
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(_OFFLINE), os.environ.get("PYTHONPATH")) if p)
 _spec = importlib.util.spec_from_file_location("_xaitutor_offline", _OFFLINE / "sitecustomize.py")
 _spec.loader.exec_module(importlib.util.module_from_spec(_spec))     # and this process
+
+# Test files are laid out like the library (tests/counterfactuals/ for the package); the
+# helpers beside them (tests/tolerances.py, frozen_models.py, hub_helpers.py) are importable
+# from every folder.
+sys.path.insert(0, str(pathlib.Path(__file__).parent / "tests"))
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -74,7 +74,7 @@ CALLS = {
     "hessian": lambda m, loss, tr, te: I.hessian(m, loss, tr, l2=L2),
     "solve": lambda m, loss, tr, te: [
         I.solve(m, loss, tr, I.per_sample_grads(m, loss, *te), l2=L2, method=method,
-                lissa_depth=100, progress=False) for method in I.METHODS],
+                lissa_depth=100, progress=False).s for method in I.METHODS],
     "influence": lambda m, loss, tr, te: [
         I.influence(m, loss, tr, te, l2=L2, method=method, damping=0.01, lissa_depth=100,
                     progress=False) for method in I.METHODS],
