@@ -120,3 +120,31 @@ def test_compare_html_marks_exactly_the_changed_features_and_the_locked_ones():
     table = enc.compare_html(x[0], after, locked=["age"])
     assert table.count("font-weight:bold") == 1 and "duration" in table and "age 🔒" in table
     assert "font-weight:bold" not in enc.compare_html(x[0], x[0])
+
+
+def test_mnist_is_the_bundled_10000_real_digits_the_same_every_call():
+    import hashlib
+    from importlib import resources
+    x, y = data.mnist()
+    assert x.shape == (10000, 1, 28, 28) and x.dtype == torch.float32 and y.dtype == torch.int64
+    assert x.min() == 0 and x.max() == 1 and torch.equal(x * 255, (x * 255).round())   # 8-bit grey levels
+    assert y.bincount().tolist() == [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]   # the README's counts
+    x2, y2 = data.mnist()
+    assert torch.equal(x, x2) and torch.equal(y, y2)
+    ones_sevens, labels = data.mnist((7, 1))
+    assert torch.equal(labels.unique(), torch.tensor([1, 7])) and len(labels) == 1127 + 1070
+    assert torch.equal(ones_sevens, x[(y == 1) | (y == 7)])
+    folder = resources.files("xaitutor.data") / "files" / "mnist"
+    assert hashlib.sha256((folder / "mnist10k.npz").read_bytes()).hexdigest() == data.images.MNIST_SHA256
+    note = (folder / "README.md").read_text()
+    assert "CC BY-SA 3.0" in note and "LeCun" in note
+
+
+def test_mnist_refuses_a_file_that_is_not_the_one_shipped(monkeypatch, tmp_path):
+    from xaitutor.data import images
+    (tmp_path / "files" / "mnist").mkdir(parents=True)
+    good = (images.resources.files("xaitutor.data") / "files" / "mnist" / "mnist10k.npz").read_bytes()
+    (tmp_path / "files" / "mnist" / "mnist10k.npz").write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
+    monkeypatch.setattr(images.resources, "files", lambda package: tmp_path)
+    with pytest.raises(RuntimeError, match="sha256 differs"):
+        data.mnist()

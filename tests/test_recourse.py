@@ -408,3 +408,30 @@ def test_options_never_offer_a_persons_current_value(credit):
             f = actions.features[i]
             now = row[f.columns]
             assert not ((values - now).abs().amax(1) < 1e-9).any(), (f.name, labels)
+
+
+def test_the_flip_test_finds_exactly_the_decisions_sex_alone_changes():
+    x, y, _, enc = data.german_credit()
+    sex = enc.columns_of("sex")
+    torch.manual_seed(0)
+    bank = nn.Linear(x.shape[1], 2).eval()
+    with torch.no_grad():
+        bank.weight[1, sex] = torch.tensor([0.4, -0.4])            # the bank weighs sex directly
+    flips = recourse.flip_test(bank, x, sex)
+    # the closed form of a linear model: flipping moves z1 − z0 by the weight gap of the two columns
+    with torch.no_grad():
+        gap = bank(x)[:, 1] - bank(x)[:, 0]
+    w = (bank.weight[1] - bank.weight[0]).detach()
+    own = x[:, sex].argmax(1)
+    moved = gap + w[sex].flip(0)[own] - w[sex][own]
+    assert torch.equal(flips.changed, (gap > 0) != (moved > 0))
+    assert 0 < flips.share < 1
+    blind = nn.Linear(x.shape[1], 2).eval()
+    with torch.no_grad():
+        blind.weight[:, sex] = 0.0                                  # a model that ignores sex
+    assert recourse.flip_test(blind, x, sex).share == 0.0
+    only_sex = nn.Linear(x.shape[1], 2).eval()
+    with torch.no_grad():
+        only_sex.weight.zero_(); only_sex.bias.zero_()
+        only_sex.weight[1, sex] = torch.tensor([1.0, -1.0])         # decides by sex alone
+    assert recourse.flip_test(only_sex, x, sex).share == 1.0

@@ -1,13 +1,19 @@
-"""Small image data sets that need no download: scikit-learn's bundled digits, and
-generated shapes with ground-truth masks (optionally with a spurious watermark)."""
+"""Image data sets that need no download: 10,000 real MNIST digits (bundled with their
+licence), scikit-learn's bundled 8×8 digits, and generated shapes with ground-truth masks
+(optionally with a spurious watermark)."""
 from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Sequence
+from importlib import resources
 
 import numpy as np
 import torch
 from torch import Tensor
 from .. import _checks
 
-__all__ = ["digits", "shapes", "SHAPE_NAMES", "photo", "imagenet_normalize", "IMAGENET_MEAN",
+__all__ = ["mnist", "MNIST_SHA256", "digits", "shapes", "SHAPE_NAMES", "photo", "imagenet_normalize", "IMAGENET_MEAN",
            "IMAGENET_STD"]
 
 SHAPE_NAMES = ("square", "disk", "triangle")
@@ -15,6 +21,39 @@ SHAPE_NAMES = ("square", "disk", "triangle")
 #: The per-channel mean and standard deviation that torchvision's ImageNet models expect.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+#: The sha256 of the bundled ``mnist10k.npz``: :func:`mnist` refuses a file that differs.
+MNIST_SHA256 = "94e2480bb2d38e772966d2564f7818de27e5e7d95984370b0cfb33e5bb4a39df"
+
+
+def mnist(classes: Sequence[int] | None = None) -> tuple[Tensor, Tensor]:
+    """10,000 real MNIST digits (LeCun, Cortes & Burges; CC BY-SA 3.0, note and provenance
+    in ``xaitutor/data/files/mnist/README.md``): ``x`` float32 ``(n, 1, 28, 28)`` in [0, 1]
+    (the 8-bit grey levels / 255), ``y`` int64 ``(n,)``; the same every call, ordered by
+    class — split it with :func:`~xaitutor.data.split`. ``classes`` keeps only those digits
+    (e.g. ``(1, 7)`` for Koh & Liang's binary task), labels unchanged. The file is checked
+    against :data:`MNIST_SHA256` and read without pickle."""
+    keep = None
+    if classes is not None:
+        try:
+            keep = sorted({int(c) for c in classes})
+        except (TypeError, ValueError):
+            raise _checks.BadInputType(f"classes must be digits 0..9, e.g. (1, 7); got {classes!r}") from None
+        if not keep or any(not 0 <= c <= 9 for c in keep) or any(isinstance(c, bool) for c in classes):
+            raise _checks.BadInput(f"classes must be a non-empty list of digits 0..9, e.g. (1, 7); "
+                                   f"got {classes!r}")
+    raw = (resources.files("xaitutor.data") / "files" / "mnist" / "mnist10k.npz").read_bytes()
+    if hashlib.sha256(raw).hexdigest() != MNIST_SHA256:
+        raise RuntimeError("xaitutor/data/files/mnist/mnist10k.npz is not the file the course "
+                           "ships (its sha256 differs); reinstall xaitutor")
+    with np.load(io.BytesIO(raw), allow_pickle=False) as f:
+        x, y = f["x"], f["y"]
+    if keep is not None:
+        sel = np.isin(y, keep)
+        x, y = x[sel], y[sel]
+    return (torch.from_numpy(x.astype(np.float32) / 255.0)[:, None],
+            torch.from_numpy(y.astype(np.int64)))
 
 
 def digits() -> tuple[Tensor, Tensor]:

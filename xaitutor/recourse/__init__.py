@@ -6,7 +6,8 @@
   percentiles, Σ_j |Q_j(x'_j) − Q_j(x_j)| (or its maximum over features).
 * **Exact recourse for a linear model**: the cheapest action that flips the decision, by
   mixed-integer programming (scipy's HiGHS ``milp``); **flipsets**, the k cheapest
-  distinct sets of features to change; an **audit** of who has recourse, by group.
+  distinct sets of features to change; an **audit** of who has recourse, by group, and
+  the **flip test** of a protected attribute (change it alone: does the decision change?).
 * **Causal recourse** (Karimi, Schölkopf & Valera 2021): an additive-noise structural
   causal model, its counterfactuals by abduction, action and prediction (Pearl's three
   steps), and the cheapest set of interventions whose consequences flip the decision.
@@ -20,8 +21,8 @@ from __future__ import annotations
 from . import actions, causal, linear
 from .actions import COSTS, ActionSet, percentile_cost
 from .causal import AdditiveSCM, causal_recourse
-from .linear import Audit, Flipset, Recourse, audit, flipsets, linear_recourse
+from .linear import Audit, Flipset, FlipTest, Recourse, audit, flip_test, flipsets, linear_recourse
 
-__all__ = ["ActionSet", "percentile_cost", "linear_recourse", "flipsets", "audit",
+__all__ = ["ActionSet", "percentile_cost", "linear_recourse", "flipsets", "audit", "flip_test", "FlipTest",
            "AdditiveSCM", "causal_recourse", "Recourse", "Flipset", "Audit", "COSTS",
            "actions", "linear", "causal"]

@@ -244,3 +244,46 @@ def audit(model: nn.Module, x: Tensor, grid, X_ref: Tensor, groups: Mapping[str,
         rows.append(dict(group=name, rejected=len(sel), share_with_recourse=r.feasible.float().mean().item(),
                          cost_q25=q[0], cost_median=q[1], cost_q75=q[2]))
     return Audit(rows)
+
+
+@dataclass
+class FlipTest:
+    """What :func:`flip_test` returns: ``decisions`` ``(N, K)``, the class the model gives
+    each row with the protected attribute set to each of its K categories (the row's own
+    among them), and ``own`` ``(N,)``, the category each row has."""
+    decisions: Tensor
+    own: Tensor
+
+    @property
+    def changed(self) -> Tensor:
+        """``(N,)`` bool: setting the attribute to some other category changes the decision."""
+        mine = self.decisions.gather(1, self.own[:, None])
+        return (self.decisions != mine).any(1)
+
+    @property
+    def share(self) -> float:
+        return self.changed.float().mean().item()
+
+
+def flip_test(model: nn.Module, x: Tensor, columns: Sequence[int]) -> FlipTest:
+    """The flip test of a protected attribute: every row of ``x`` ``(N, D)`` is shown to
+    the model with the attribute — the one-hot ``columns`` (``encoder.columns_of("sex")``)
+    — set to each of its categories, every other feature held, and the decisions are
+    compared. A decision that changes with the attribute alone is a direct use of it by the
+    model, whatever the groups' other features (what an audit of outcomes cannot separate)."""
+    _checks.module(model)
+    _checks.tensor(x, "x", dim=2, shape_hint="(N, D)", model=model)
+    cols = _checks.column_indices("columns", columns, x.shape[1])
+    if len(cols) < 2 or len(set(cols)) != len(cols):
+        raise _checks.BadInput(f"columns must be the protected attribute's one-hot group (at least two "
+                               f"distinct columns, e.g. encoder.columns_of('sex')), got {cols}")
+    vals = x[:, cols]
+    if not (((vals == 0) | (vals == 1)).all() and (vals.sum(1) == 1).all()):
+        raise _checks.BadInput(f"x's columns {cols} are not one-hot in every row; pass the attribute's "
+                               "one-hot group as the encoder made it")
+    n, d, k = len(x), x.shape[1], len(cols)
+    variants = x[:, None].repeat(1, k, 1)
+    variants[:, :, cols] = torch.eye(k, dtype=x.dtype, device=x.device)
+    with torch.no_grad():
+        decisions = model(variants.reshape(n * k, d)).argmax(1).view(n, k)
+    return FlipTest(decisions, vals.argmax(1))
