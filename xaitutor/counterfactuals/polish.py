@@ -22,6 +22,7 @@ MAX_ROUNDS = 10         # rounds of single moves from the best point, while the 
 SHORT_PRICE = 1e6       # added to the objective of a point that is valid but short of the margin
 REACH = 10.0            # an unbounded column is searched alone up to 10 scale units (10 / w_j)
 N_GRID, N_BISECT = 24, 12   # the one-feature line search: grid points each way, then bisections
+POINTS_LOG2 = 12        # the line search sends rows through the model in slices of about 2**12 points
 
 
 @dataclass
@@ -211,4 +212,4 @@ def one_feature_points(obj: Objective, x: Tensor, t: Tensor, box_lo: Tensor,
 
     with torch.no_grad():
         return batched(one_slice, x, t, lo_all, hi_all,
-                       batch_size=max(1, 2 ** 12 // max(1, 2 * N_GRID * len(cols))))
+                       batch_size=max(1, 2 ** POINTS_LOG2 // max(1, 2 * N_GRID * len(cols))))
