@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from xaitutor.exercises import check_choice, check_function, check_value
@@ -48,6 +49,30 @@ def test_a_hidden_variable_cannot_be_used_and_comes_back(capsys):
         check_function("Hv", honest, hv, [(torch.ones(2),)], hide=("H",))
     with pytest.raises(ValueError, match="not in namespace"):
         check_function("Hv", honest, hv, [(torch.ones(2),)], hide=("K",), namespace=namespace)
+
+
+def test_a_hidden_module_function_cannot_be_used_and_the_rest_of_the_module_can(capsys):
+    """Notebook 02's Exercise 1 asks for the left Riemann sum; the library's own
+    `integrated_gradients(..., method="riemann_left")` used to pass."""
+    import types
+    lib = types.SimpleNamespace(gradient=lambda v: 2.0 * v, integrated=lambda v: 2.0 * v)
+    namespace = {"lib": lib}
+    ref = lambda v: 2.0 * v                       # noqa: E731
+    cheat = eval("lambda v: lib.integrated(v)", namespace)
+    assert not check_function("left", cheat, ref, [(torch.ones(2),)], hide=("lib.integrated",), namespace=namespace)
+    assert "uses `lib.integrated`" in capsys.readouterr().out
+    assert namespace["lib"] is lib                # put back
+    honest = eval("lambda v: lib.gradient(v)", namespace)
+    assert check_function("left", honest, ref, [(torch.ones(2),)], hide=("lib.integrated",), namespace=namespace)
+    both = eval("lambda v: lib.gradient(v)", namespace)   # two attributes of one module, and a plain name
+    namespace["other"] = 1
+    assert not check_function("left", eval("lambda v: lib.gradient(v) * other", namespace), ref, [(torch.ones(2),)],
+                              hide=("lib.integrated", "lib.gradient"), namespace=namespace)
+    assert "uses `lib.gradient`" in capsys.readouterr().out
+    assert check_function("left", both, ref, [(torch.ones(2),)], hide=("lib.integrated", "other"), namespace=namespace)
+    assert namespace["lib"] is lib and namespace["other"] == 1
+    with pytest.raises(ValueError, match="not in namespace"):
+        check_function("left", honest, ref, [(torch.ones(2),)], hide=("mod.integrated",), namespace=namespace)
 
 
 def test_check_value_and_choice(capsys):

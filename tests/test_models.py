@@ -20,6 +20,22 @@ def test_small_cnn_ends_in_average_pooling_and_a_linear_layer():
     torch.testing.assert_close(model(x), model.fc(feats.mean(dim=(2, 3))))
 
 
+def test_mnist_cnn_learns_real_digits_in_three_epochs():
+    x, y = data.mnist()
+    (xtr, ytr), (xte, yte) = data.split(x, y, train=0.7, seed=0)
+    torch.manual_seed(0)
+    model = models.fit_classifier(models.MnistCNN(), xtr, ytr, epochs=3, progress=False)
+    assert models.accuracy(model, xte, yte) >= 0.95
+
+
+def test_mnist_cnn_pools_twice_then_one_linear_layer_on_the_flat_map():
+    model = models.MnistCNN(4, width=8).eval()
+    x = torch.rand(3, 1, 28, 28)
+    feats = model.features(x)
+    assert feats.shape == (3, 8, 14, 14)                          # Grad-CAM's layer: features[-1]
+    torch.testing.assert_close(model(x), model.fc(torch.nn.functional.max_pool2d(feats, 2).flatten(1)))
+
+
 def test_fit_classifier_checks_lengths():
     with pytest.raises(ValueError, match="samples"):
         models.fit_classifier(models.SmallCNN(), torch.zeros(3, 1, 8, 8), torch.zeros(2).long())

@@ -28,18 +28,19 @@ def check_function(name: str, fn: Callable, reference: Callable, cases: Sequence
     ``hide`` names variables of ``namespace`` (the notebook's ``globals()``) that ``fn`` must
     not use — e.g. the Hessian ``H`` when the task is to compute Hv without forming H: they
     are taken out of ``namespace`` while ``fn`` runs and put back afterwards (the reference
-    must hold its own copy)."""
+    must hold its own copy). A dotted name hides one attribute of a module:
+    ``"saliency.integrated_gradients"`` leaves ``saliency.gradient`` usable."""
     if hide and namespace is None:
         raise ValueError("hide needs namespace: pass namespace=globals()")
-    missing = [n for n in hide if n not in namespace] if hide else []
+    missing = [n for n in hide if n.split(".")[0] not in namespace] if hide else []
     if missing:
         raise ValueError(f"hide names {missing}, which are not in namespace")
     for i, args in enumerate(cases):
-        hidden = {n: namespace.pop(n) for n in hide}
+        hidden = _hide(namespace, hide)
         try:
             got = fn(*args)
         except NameError as e:
-            if e.name in hidden:
+            if e.name in hide:
                 print(f"✗ {name}: your function uses `{e.name}`, which this exercise asks you to do "
                       "without — compute the result from the function itself")
                 return False
@@ -69,6 +70,34 @@ def check_function(name: str, fn: Callable, reference: Callable, cases: Sequence
             return False
     print(f"✓ {name}: matches the reference on {len(cases)} cases")
     return True
+
+
+class _Without:
+    """A module seen without some of its attributes: using one raises NameError naming it."""
+
+    def __init__(self, module, prefix: str, names: set[str]):
+        self._module, self._prefix, self._names = module, prefix, names
+
+    def __getattr__(self, attr):
+        if attr in self._names:
+            raise NameError(f"{self._prefix}.{attr} is hidden", name=f"{self._prefix}.{attr}")
+        return getattr(self._module, attr)
+
+
+def _hide(namespace: dict, hide: Sequence[str]) -> dict:
+    """Take the names in ``hide`` out of ``namespace`` (a dotted name: wrap its module in
+    :class:`_Without`); return what was there, to put back."""
+    saved = {}
+    for name in hide:
+        top, _, attr = name.partition(".")
+        saved.setdefault(top, namespace[top])
+        if not attr:
+            namespace.pop(top)
+        else:
+            held = namespace[top]
+            namespace[top] = _Without(held._module if isinstance(held, _Without) else held, top,
+                                      (held._names if isinstance(held, _Without) else set()) | {attr})
+    return saved
 
 
 def check_value(name: str, got, expected, atol: float = 0.0, hint: str = "") -> bool:

@@ -415,14 +415,14 @@ METHODS = {
     "SmoothGrad": ("sigma", "n_samples"),
     "Integrated Gradients": ("n_steps", "baseline"),
     "Grad-CAM": (),
-    "occlusion": ("window",),
+    "occlusion": ("window", "stride"),
 }
 
 
 def explain(method: str, model: nn.Module, x: Tensor, target: int | Tensor, *,
             layer: nn.Module | None = None, sigma: float = 0.15, n_samples: int = 50,
             n_steps: int = 50, baseline: Tensor | float | None = None, window: int = 2,
-            seed: int = 0) -> Tensor:
+            stride: int = 1, seed: int = 0) -> Tensor:
     """Call the method named ``method`` (a key of :data:`METHODS`) with its knobs.
     Grad-CAM needs ``layer``; its map is upsampled and repeated over x's channels so
     every method returns x's shape."""
@@ -443,5 +443,5 @@ def explain(method: str, model: nn.Module, x: Tensor, target: int | Tensor, *,
         if layer is None:
             raise _checks.BadInput("Grad-CAM needs layer=..., e.g. model.features[-1]")
         return grad_cam(model, x, target, layer).expand_as(x).clone()
-    return occlusion(model, x, target, window=window, stride=1,
+    return occlusion(model, x, target, window=window, stride=stride,
                      baseline=0.0 if baseline is None else baseline)
