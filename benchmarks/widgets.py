@@ -129,10 +129,10 @@ def main() -> None:
     path = built("path_explorer", lambda: widgets.path_explorer(toy, X2, (X2[:, 0] > 0).long()))
     measure("04", "path_explorer", path, "x2", -0.8)
 
-    # 05: latent counterfactuals
-    clf = nn.Sequential(nn.Unflatten(1, (1, 8, 8)), cnn8).eval()
-    vae = latent.train_vae(xd[:1200].flatten(1), latent_dim=2, epochs=30, progress=False)
-    X, Y = xd[1200:1260].flatten(1), yd[1200:1260]
+    # 05: latent counterfactuals (as in the notebook: MNIST, 40 digits, an 8-D VAE)
+    clf = nn.Sequential(nn.Unflatten(1, (1, 28, 28)), cnn).eval()
+    vae = latent.train_vae(xm[:3000].flatten(1), latent_dim=8, hidden=256, epochs=5, progress=False)
+    X, Y = xm[9000:9040].flatten(1), ym[9000:9040]
     lat = built("latent_explorer", lambda: widgets.latent_explorer(clf, vae, X, Y))
     new_target = 3 if int(clf(X[:1]).argmax(1)) != 3 else 5
     start = time.perf_counter()

@@ -419,6 +419,12 @@ OTHER_CASES = [
      ("judge", "scikit-learn classifier")),
     (lambda: counterfactuals.judge_validity(training(w().mlp), w().x_tab, 1), ValueError,
      ("judge", "judge.eval()")),
+    (lambda: counterfactuals.kernel_distance(torch.rand(5, 3), torch.rand(5, 4)), ValueError,
+     ("same number of features", "same network")),
+    (lambda: counterfactuals.kernel_distance(torch.rand(1, 3), torch.rand(5, 3)), ValueError,
+     ("at least 2 rows",)),
+    (lambda: counterfactuals.kernel_distance(torch.rand(5), torch.rand(5, 3)), ValueError, ("a", "(m, d)")),
+    (lambda: counterfactuals.kernel_distance([[0.0, 1.0]], torch.rand(5, 2)), TypeError, ("a",)),
     # latent
     (lambda: latent.train_vae(torch.rand(20)), ValueError, ("x must be (n, d)", "flatten")),
     (lambda: latent.train_vae(2 * torch.rand(20, 4)), ValueError,

@@ -45,8 +45,13 @@ class MnistCNN(nn.Module):
             nn.Conv2d(width // 2, width, 3, padding=1), nn.ReLU())
         self.fc = nn.Linear(width * 7 * 7, n_classes)
 
+    def embed(self, x: Tensor) -> Tensor:
+        """The flattened ``width × 7 × 7`` map the linear layer reads: the network's
+        features of ``x``, e.g. for :func:`~xaitutor.counterfactuals.kernel_distance`."""
+        return F.max_pool2d(self.features(x), 2).flatten(1)
+
     def forward(self, x: Tensor) -> Tensor:
-        return self.fc(F.max_pool2d(self.features(x), 2).flatten(1))
+        return self.fc(self.embed(x))
 
 
 class Saturating(nn.Module):

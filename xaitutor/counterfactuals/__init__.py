@@ -11,7 +11,7 @@ references and quality measures.
 * :mod:`.quality` — :func:`metrics` and the plausibility measures that can fail.
 """
 from .exact import ExactCounterfactuals, lp_counterfactual, min_features_counterfactual
-from .quality import (closer_to_target, judge_validity, metrics, plausibility_lof,
+from .quality import (closer_to_target, judge_validity, kernel_distance, metrics, plausibility_lof,
                       plausibility_ynn)
 from ..constraints import Constraints, feature_groups
 from .search import (Counterfactuals, Search, check_request, mad, median_absolute_deviation,
@@ -20,4 +20,4 @@ from .search import (Counterfactuals, Search, check_request, mad, median_absolut
 __all__ = ["optimize", "Search", "Constraints", "sparsity_path", "Counterfactuals",
            "median_absolute_deviation", "mad", "metrics", "predict", "check_request", "feature_groups",
            "lp_counterfactual", "min_features_counterfactual", "ExactCounterfactuals",
-           "plausibility_lof", "plausibility_ynn", "closer_to_target", "judge_validity"]
+           "plausibility_lof", "plausibility_ynn", "closer_to_target", "judge_validity", "kernel_distance"]

@@ -35,7 +35,8 @@ def _search_all(model: torch.nn.Module, vae, x: Tensor, predicted: Tensor, kind:
     rows[todo.cpu()] = torch.arange(len(todo))
     if kind == "input space":
         found = counterfactuals.optimize(model, x[todo], t, lam=0.05, distance="l1",
-                                         constraints=Constraints(bounds=(0.0, 1.0)))
+                                         constraints=Constraints(bounds=(0.0, 1.0)),
+                                         search=counterfactuals.Search(polish=False))  # 784 single-pixel moves a round: off
     else:
         found = latent.counterfactual(model, vae, x[todo], t, method=kind,
                                       search=counterfactuals.Search(record_path=kind == "revise"))
@@ -83,7 +84,8 @@ def latent_explorer(model: torch.nn.Module, vae, x: Tensor, y: Tensor,
             lat, row = walk, int(r[i])
         else:                      # C-CHVAE's shells grow until the slowest row is done: one digit at a time
             if ("cchvae", t, i) not in cache:
-                cache["cchvae", t, i] = latent.counterfactual(model, vae, xi, t, method="cchvae")
+                cache["cchvae", t, i] = latent.counterfactual(model, vae, xi, t, method="cchvae",
+                                                              n_candidates=100, radius_step=0.25)
             lat, row = cache["cchvae", t, i], 0
         i = int(r[i])                                             # its row in the batched results
         frames = walk.path[torch.linspace(0, len(walk.path) - 1, n_frames).long(), i]
