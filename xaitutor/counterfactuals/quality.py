@@ -209,7 +209,7 @@ def judge_validity(judge, x_cf: Tensor, target: int | Tensor) -> float:
     images use a classifier NOT used to make the counterfactuals (another architecture,
     another seed): a counterfactual that fools only the model it was made for is an
     adversarial example, not an explanation. An image judge takes the rows flattened as
-    in ``x_cf``: wrap it as ``nn.Sequential(nn.Unflatten(1, (1, 8, 8)), cnn)``."""
+    in ``x_cf``: wrap it as ``nn.Sequential(nn.Unflatten(1, (1, 28, 28)), cnn)``."""
     cf = _cf_rows(x_cf)
     n, kk, d = cf.shape
     t = _checks.targets(target, n, cf.device).repeat_interleave(kk)
