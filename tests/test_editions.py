@@ -143,3 +143,30 @@ def test_every_exercise_check_is_compared_and_says_no_answer_yet(path):
         assert re.search(r"✗ .*(no answer yet|not written yet)", text), f"{path.name}, cell {i}: {text[:300]}"
         checked += 1
     assert checked >= 1
+
+
+def test_every_nbgrader_model_answer_has_the_learners_shape():
+    """Found by autograding notebook 03: `my_point = solution("03", "flip_point")` bound a
+    function where the learner writes an index, and `my_hvp` a function of three arguments
+    where the learner's takes one — nbgrader then scored the model answers 1 of 3."""
+    import ast
+    import inspect
+    import re
+
+    from xaitutor import editions
+    from xaitutor.exercises import solution
+    checked = 0
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        nb = editions.nbgrader_notebook(nbformat.read(path, as_version=4), path.name)
+        for cell in nb.cells:
+            if not cell.metadata["nbgrader"]["solution"]:
+                continue
+            stub = cell.source.split("### BEGIN SOLUTION")[0]
+            for name, number, key in re.findall(r'### BEGIN SOLUTION\n(\w+) = solution\("(\d\d)", "(\w+)", show=False\)\n',
+                                                cell.source):
+                learner = next((n for n in ast.walk(ast.parse(stub)) if isinstance(n, ast.FunctionDef) and n.name == name), None)
+                assert learner is not None, f"{path.name}: {name} is a value, but the answer binds the function {key}"
+                wanted = [a.arg for a in learner.args.args]
+                assert list(inspect.signature(solution(number, key, show=False)).parameters) == wanted, (path.name, name)
+                checked += 1
+    assert checked >= 2

@@ -9,6 +9,9 @@ def hvp(objective, theta, v):
     return jvp(grad(objective), (theta,), (v,))[1]
 
 
+hvp.binds = "lambda v: {answer}(objective, theta, v)"     # the learner's my_hvp(v), in nbgrader's edition
+
+
 def flip_point(scores_row):
     """The most *helpful* training point: the largest I(i, t). Influence is the predicted
     rise of the test loss when i is removed, so the point with the largest positive score
@@ -16,6 +19,9 @@ def flip_point(scores_row):
     most negative score — the most harmful point — would make the prediction *more*
     confident.) Whether it really flips is then checked by retraining."""
     return int(scores_row.argmax())
+
+
+flip_point.binds = "{answer}(scores_101)"                 # the learner's my_point is an index
 
 
 def non_support_vector():

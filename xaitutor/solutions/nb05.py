@@ -13,6 +13,9 @@ def code_for_a_zero(vae2, classifier, limit: float = 2.5, steps: int = 51):
     return codes[p_zero.argmax()].tolist()
 
 
+code_for_a_zero.binds = "{answer}(vae2, classifier)"      # the learner's my_code is a code [z1, z2]
+
+
 def decoder_changes_more():
     """Yes: the decoder redraws the whole row from its code, so many features move a
     little, where input-space search changes only what it must."""
