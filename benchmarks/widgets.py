@@ -78,7 +78,7 @@ def main() -> None:
     torch.manual_seed(0)
     cnn = models.fit_classifier(models.MnistCNN(), xm[:3000], ym[:3000], epochs=3, progress=False)
     xs, ys = xm[9000:9100], ym[9000:9100]
-    xd, yd = data.digits()                                 # 8×8: notebooks 03, 05 and 07
+    xd, yd = data.digits()                                 # 8×8: notebook 07
     torch.manual_seed(0)
     cnn8 = models.fit_classifier(models.SmallCNN(1, 10), xd[:1200], yd[:1200], epochs=10, progress=False)
     sal = built("saliency_explorer", lambda: widgets.saliency_explorer(cnn, xs, ys, cnn.features[-1]))
@@ -88,18 +88,18 @@ def main() -> None:
     measure("02", "deletion_explorer", dele, "step", 10)
     measure("02", "deletion_explorer", dele, "method", "Integrated Gradients")
 
-    # 03: influence (logistic regression on 3 vs 8, as in the notebook)
-    sel = (yd == 3) | (yd == 8)
-    xi, yi = xd[sel].flatten(1).double(), (yd[sel] == 8).long()
-    tr, te = (xi[:300], yi[:300]), (xi[300:], yi[300:])
+    # 03: influence (as in the notebook: logistic regression on MNIST 1 vs 7, 700 training points, λ = 0.05)
+    x17, y17 = data.mnist(classes=(1, 7))
+    (x17, y17), _ = data.split(x17.flatten(1).double(), (y17 == 7).long(), train=1000 / len(x17), seed=0)
+    tr, te = data.split(x17, y17, train=0.7, seed=0)
     torch.manual_seed(0)
-    lin = nn.Linear(64, 2).double()
-    influence.fit(lin, nn.CrossEntropyLoss(), *tr)
+    lin = nn.Linear(784, 2).double()
+    influence.fit(lin, nn.CrossEntropyLoss(), *tr, l2=0.05)
     lin.eval()
-    idx = torch.arange(0, 300, 15)
-    thetas = influence.retrain_without(lin, nn.CrossEntropyLoss(), tr, idx, progress=False)
+    idx = torch.arange(0, 700, 35)
+    thetas = influence.retrain_without(lin, nn.CrossEntropyLoss(), tr, idx, l2=0.05, progress=False)
     inf = built("influence_explorer", lambda: widgets.influence_explorer(
-        lin, nn.CrossEntropyLoss(), tr, te, idx, thetas, class_names=["3", "8"]))
+        lin, nn.CrossEntropyLoss(), tr, te, idx, thetas, l2=0.05, class_names=["1", "7"]))
     measure("03", "influence_explorer", inf, "index", 5, "exact solver")
     inf.controls["method"].value = "cg"
     measure("03", "influence_explorer", inf, "index", 5, "CG")

@@ -146,7 +146,7 @@ def test_every_exercise_check_is_compared_and_says_no_answer_yet(path):
 
 
 def test_every_nbgrader_model_answer_has_the_learners_shape():
-    """Found by autograding notebook 03: `my_point = solution("03", "flip_point")` bound a
+    """Found by autograding notebook 03: `my_point = solution("03", "flip_point")` (now `flip_points`) bound a
     function where the learner writes an index, and `my_hvp` a function of three arguments
     where the learner's takes one — nbgrader then scored the model answers 1 of 3."""
     import ast

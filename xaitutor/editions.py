@@ -244,11 +244,11 @@ def _model_answer(number: str, key: str, name: str) -> str:
     """The line that binds the learner's ``name`` to the model answer ``key``: the value
     itself where it reads as a literal, else the shipped function (or its value). An answer
     whose arguments are not the learner's says how to bind it in its ``binds`` attribute, as
-    the instructor's solution cell does (``"{answer}(scores_101)"``)."""
+    the instructor's solution cell does (``"{answer}(scores_75)"``)."""
     from .exercises import solution
     answer = solution(number, key, show=False)
     call = f'solution("{number}", "{key}", show=False)'
-    if hasattr(answer, "binds"):                # the learner's name is bound otherwise: e.g. "{answer}(scores_101)"
+    if hasattr(answer, "binds"):                # the learner's name is bound otherwise: e.g. "{answer}(scores_75)"
         return f"{name} = " + answer.binds.format(answer=call)
     if inspect.signature(answer).parameters:                       # the answer is a function
         return f"{name} = {call}"

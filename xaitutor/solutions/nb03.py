@@ -12,16 +12,17 @@ def hvp(objective, theta, v):
 hvp.binds = "lambda v: {answer}(objective, theta, v)"     # the learner's my_hvp(v), in nbgrader's edition
 
 
-def flip_point(scores_row):
-    """The most *helpful* training point: the largest I(i, t). Influence is the predicted
-    rise of the test loss when i is removed, so the point with the largest positive score
-    is the one whose removal pushes the test point furthest towards the wrong class. (The
-    most negative score — the most harmful point — would make the prediction *more*
-    confident.) Whether it really flips is then checked by retraining."""
-    return int(scores_row.argmax())
+def flip_points(scores_row, k=10):
+    """The k most *helpful* training points: the largest I(i, t). Influence is the predicted
+    rise of the test loss when i is removed, and to first order the rises of several
+    removals add up, so the points with the largest positive scores are those whose removal
+    pushes the test point furthest towards the wrong class. (The most negative scores — the
+    most harmful points — would make the prediction *more* confident.) Whether removing
+    them really flips it is then checked by retraining."""
+    return scores_row.argsort(descending=True)[:k].tolist()
 
 
-flip_point.binds = "{answer}(scores_101)"                 # the learner's my_point is an index
+flip_points.binds = "{answer}(scores_75)"                # the learner's my_points is a list of indices
 
 
 def non_support_vector():
