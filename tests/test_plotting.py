@@ -96,6 +96,36 @@ def test_plot_attribution_keeps_the_diverging_scale_when_asked():
     plotting.plt.close(fig)
 
 
+def test_maps_compared_by_magnitude_can_share_one_colour_scale():
+    """Two maps of the same units drawn on one scale: the weaker one's colours stay weak
+    (without ``scale`` each map fills its own colour range)."""
+    strong, weak = torch.zeros(1, 4, 4), torch.zeros(1, 4, 4)
+    strong[0, 0, 0], strong[0, 1, 1], weak[0, 2, 2] = 2.0, -0.5, 0.25
+    assert plotting.shared_scale(strong, weak) == 2.0
+    assert plotting.shared_scale(torch.zeros(2, 3, 4, 4)) == 1.0                   # all 0: a harmless limit
+    assert plotting.shared_scale(torch.ones(3, 2, 2)) == 3.0                        # summed over channels, as drawn
+    fig, (a, b, c) = plotting.plt.subplots(1, 3)
+    lim = plotting.shared_scale(strong, weak)
+    plotting.plot_attribution(a, torch.rand(1, 4, 4), strong, scale=lim)
+    plotting.plot_attribution(b, torch.rand(1, 4, 4), weak, scale=lim, signed=True)
+    plotting.plot_attribution(c, torch.rand(1, 4, 4), weak, signed=True)
+    assert a.images[1].get_clim() == b.images[1].get_clim() == (-2.0, 2.0)
+    assert c.images[1].get_clim() == (-0.25, 0.25)                                  # its own range
+    plotting.plt.close(fig)
+
+
+def test_bad_colour_scales_are_refused_with_the_fix():
+    fig, ax = plotting.plt.subplots()
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="scale"):
+            plotting.plot_attribution(ax, torch.rand(1, 4, 4), torch.rand(1, 4, 4), scale=bad)
+    with pytest.raises(ValueError, match="at least one map"):
+        plotting.shared_scale()
+    with pytest.raises(TypeError, match="tensors"):
+        plotting.shared_scale([1.0, 2.0])
+    plotting.plt.close(fig)
+
+
 def test_plot_montage_puts_each_image_under_its_title_in_one_axes():
     import numpy as np
     from matplotlib.figure import Figure

@@ -15,7 +15,7 @@ from . import _checks
 
 __all__ = ["use_projector_style", "OKABE_ITO", "principal_plane", "plot_decision_regions",
            "plot_grouped_bars", "plot_curves", "figure_to_png", "plot_attribution",
-           "segment_edges", "plot_segments", "plot_montage", "image_shape"]
+           "shared_scale", "segment_edges", "plot_segments", "plot_montage", "image_shape"]
 
 # Okabe & Ito (2008), "Color universal design": distinguishable by every common form of
 # colour blindness.
@@ -120,7 +120,7 @@ def plot_grouped_bars(ax: plt.Axes, table: Mapping[str, Mapping[str, float]],
         pos = np.arange(len(groups)) + (i - (len(series) - 1) / 2) * width
         bars = ax.bar(pos, vals, width, label=s, color=OKABE_ITO[i % len(OKABE_ITO)])
         if annotate:
-            ax.bar_label(bars, labels=[f"{v:.2f}" for v in vals], fontsize=10, padding=2)
+            ax.bar_label(bars, labels=[f"{v:.2f}" for v in vals], fontsize=12, padding=2)
     ax.set_xticks(np.arange(len(groups)), groups)
     ax.set(ylabel=ylabel, ylim=ylim)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
@@ -138,27 +138,46 @@ def plot_curves(ax: plt.Axes, curves: Mapping[str, Sequence[float]], xlabel: str
 
 
 def plot_attribution(ax: plt.Axes, image: Tensor, attribution: Tensor, title: str = "",
-                     alpha: float = 0.65, colorbar: bool = False, signed: bool | None = None) -> None:
+                     alpha: float = 0.65, colorbar: bool = False, signed: bool | None = None,
+                     scale: float | None = None) -> None:
     """A map over its image: the image in grey, the map on top. Signed maps use a
     diverging blue–red scale centred on 0 (red: evidence for the class); maps that are
     never negative use viridis — unless ``signed=True``, which keeps the diverging scale
-    (a row of signed maps where one happens to be all positive). ``image`` is
-    ``(C, H, W)``; ``attribution`` ``(C or 1, H, W)`` is summed over channels."""
+    (a row of signed maps where one happens to be all positive). ``scale`` is the colour
+    limit (±scale, or 0..scale): give maps that are compared by magnitude the same one
+    (:func:`shared_scale`); by default each map is scaled to its own largest value.
+    ``image`` is ``(C, H, W)``; ``attribution`` ``(C or 1, H, W)`` is summed over channels."""
+    if scale is not None:
+        scale = _checks.positive(scale, "scale")
     img = image.detach().float().cpu()
     img = (img.mean(0) if img.dim() == 3 else img).numpy()
     a = attribution.detach().float().cpu()
     a = (a.sum(0) if a.dim() == 3 else a).numpy()
     ax.imshow(img, cmap="gray", interpolation="nearest")
     if signed or (signed is None and (a < 0).any()):
-        lim = float(np.abs(a).max()) or 1.0
+        lim = scale or float(np.abs(a).max()) or 1.0
         im = ax.imshow(a, cmap="RdBu_r", vmin=-lim, vmax=lim, alpha=alpha, interpolation="nearest")
     else:
-        im = ax.imshow(a, cmap="viridis", vmin=0, vmax=float(a.max()) or 1.0, alpha=alpha,
+        im = ax.imshow(a, cmap="viridis", vmin=0, vmax=scale or float(a.max()) or 1.0, alpha=alpha,
                        interpolation="nearest")
     if colorbar:
         ax.figure.colorbar(im, ax=ax, shrink=0.8)
     ax.set(title=title, xticks=[], yticks=[])
     ax.grid(False)
+
+
+def shared_scale(*maps: Tensor) -> float:
+    """One colour limit for maps compared by magnitude: the largest |value| of any of them
+    (each summed over channels, as :func:`plot_attribution` draws it); 1.0 if all are 0."""
+    if not maps:
+        raise _checks.BadInput("shared_scale: pass at least one map")
+    largest = 0.0
+    for a in maps:
+        if not isinstance(a, Tensor):
+            raise _checks.BadInputType(f"shared_scale: maps must be tensors; got {type(a).__name__}")
+        a = a.detach().float()
+        largest = max(largest, float((a.sum(-3) if a.dim() >= 3 else a).abs().max()))
+    return largest or 1.0
 
 
 def segment_edges(mask: Tensor) -> list[tuple[tuple[float, float], tuple[float, float]]]:

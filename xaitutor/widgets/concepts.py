@@ -56,7 +56,7 @@ def concept_model_explorer(n: int = 1000, seed: int = 0, device: torch.device | 
         ax = fig.add_subplot()
         plot_decision_regions(ax, lambda p: model(p)[1].argmax(1), xte, yte,
                               title=f"{model_choice.value} on {dataset.value} (held out)")
-        ax.legend(loc="upper right", fontsize=10)
+        ax.legend(loc="upper right", fontsize=12)
         ex.draw(fig)
         concept_txt = "—" if kind == "blackbox" else f"{acc['concept']:.2f}"
         ex.say(f'<span style="font-size:1.2em"><b>task accuracy</b> {acc["task"]:.2f}'

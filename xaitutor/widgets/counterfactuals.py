@@ -128,7 +128,7 @@ def path_explorer(model: torch.nn.Module, X: Tensor, y: Tensor, target: int = 1)
         ax.scatter(*p[0], s=90, color="white", edgecolor="k", zorder=3, label="start")
         ax.scatter(*p[-1], s=140, marker="*", color=OKABE_ITO[5], edgecolor="k", zorder=3,
                    label="counterfactual")
-        ax.legend(loc="lower right", fontsize=9)
+        ax.legend(loc="lower right", fontsize=12)
         ex.draw(fig, dpi=bg["dpi"])
         moved = (r.x_cf[0] - start[0]).abs()
         ex.say(f"{'✓ valid' if bool(r.valid[0]) else '✗ not valid'} · moved "

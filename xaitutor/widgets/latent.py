@@ -99,7 +99,7 @@ def latent_explorer(model: torch.nn.Module, vae, x: Tensor, y: Tensor,
         as_image = lambda v: v.reshape(image_shape).cpu().numpy()        # noqa: E731
         plot_montage(fig.add_subplot(), [[as_image(v) for v, _ in shown], [as_image(v) for v in decoded]],
                      [[name for _, name in shown], [f"path {k}: says {labels[k]}" for k in range(n_frames)]],
-                     vmin=0, vmax=1, fontsize=10)
+                     vmin=0, vmax=1, fontsize=12)
         ex.draw(fig)
         ex.say(f"input-space change L1 {float((space.x_cf[i] - xi[0]).abs().sum()):.1f} · "
                f"latent change L1 {float((lat.x_cf[row] - xi[0]).abs().sum()):.1f}")
