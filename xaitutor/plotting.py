@@ -249,7 +249,8 @@ def figure_to_png(fig: plt.Figure, layout: dict | None = None, dpi: float | None
         for ax, pos in zip(axes, saved):
             ax.set_position(pos)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", **({} if dpi is None else {"dpi": dpi}))
+    fig.savefig(buf, format="png", pil_kwargs={"compress_level": 1},   # fast to encode: widgets wait for it
+                **({} if dpi is None else {"dpi": dpi}))
     if layout is not None and saved is None:
         layout[key] = [ax.get_position() for ax in axes]
     plt.close(fig)

@@ -4,7 +4,7 @@
 def huge_price_prediction():
     """Nearly all. μ = 1000 freezes the proximal search (no coordinate is worth its
     price), but the polish that follows solves the last step exactly: for each row it
-    moves one coordinate just past the boundary wherever the box allows. The sparsity
+    moves one coordinate to the margin m wherever the box allows. The sparsity
     you see is then the polish's, not μ's."""
     return "nearly all"
 
