@@ -2,11 +2,12 @@
 
 
 def huge_price_prediction():
-    """Nearly all. μ = 1000 freezes the proximal search (no coordinate is worth its
-    price), but the polish that follows solves the last step exactly: for each row it
-    moves one coordinate to the margin m wherever the box allows. The sparsity
-    you see is then the polish's, not μ's."""
-    return "nearly all"
+    """One. μ = 1000 freezes the proximal search (no coordinate is worth its price), but
+    the polish that follows solves the last step exactly: it tries every feature alone
+    and keeps the cheapest move that reaches the margin m — one coordinate per row, since
+    at that price a second coordinate never pays for itself. The sparsity you see is
+    then the polish's, not μ's."""
+    return "one"
 
 
 def free_age_prediction():
