@@ -483,6 +483,8 @@ OTHER_CASES = [
      ("encoder makes", "got 3")),
     # models and core
     (lambda: models.resnet18(seed=-1), ValueError, ("seed must be an int ≥ 0",)),
+    (lambda: models.train_mnist_cnn(threads=0), ValueError, ("threads must be an int ≥ 1",)),
+    (lambda: models.save_weights("a model", "w.npz"), TypeError, ("model must be a torch.nn.Module",)),
     (lambda: concepts.truth_table(nn.Linear(2, 2)), TypeError, ("xaitutor.concepts.fit",)),
     (lambda: influence.hinge(torch.zeros(4, 2), torch.zeros(4, dtype=torch.long)), ValueError,
      ("one output per target", "nn.Linear(d, 1)")),
@@ -737,7 +739,8 @@ def test_every_public_function_is_fed_bad_input(monkeypatch):
                "shapley": shapley}
     exempt = {"check",            # raises AssertionError by design: it *is* a check
               "peak_memory_gb",   # takes no argument
-              "digits"}           # takes no argument
+              "digits",           # takes no argument
+              "mnist_cnn"}        # takes no argument
     w()                                                   # build the shared models first
     called, expected = set(), set()
     for mod_name, mod in modules.items():

@@ -20,12 +20,41 @@ def test_small_cnn_ends_in_average_pooling_and_a_linear_layer():
     torch.testing.assert_close(model(x), model.fc(feats.mean(dim=(2, 3))))
 
 
-def test_mnist_cnn_learns_real_digits_in_three_epochs():
+def test_the_shipped_digit_network_is_its_recipe_retrained_and_learns_real_digits():
+    """mnist_cnn() loads exactly what train_mnist_cnn() trains (two threads, as the committed
+    notebooks were run): if the recipe, the data or PyTorch's arithmetic changes, this fails
+    and tools/train_weights.py must ship new weights."""
+    shipped, retrained = models.mnist_cnn(), models.train_mnist_cnn()
+    for (name, a), b in zip(shipped.state_dict().items(), retrained.state_dict().values()):
+        assert torch.equal(a, b), f"{name} differs from the recipe's: run tools/train_weights.py"
     x, y = data.mnist()
-    (xtr, ytr), (xte, yte) = data.split(x, y, train=0.7, seed=0)
+    _, (xte, yte) = data.split(x, y, train=0.7, seed=0)
+    assert models.accuracy(shipped, xte, yte) >= 0.95
+    assert not shipped.training
+
+
+def test_loading_the_digit_network_leaves_the_random_state_as_training_would():
     torch.manual_seed(0)
-    model = models.fit_classifier(models.MnistCNN(), xtr, ytr, epochs=3, progress=False)
-    assert models.accuracy(model, xte, yte) >= 0.95
+    models.mnist_cnn()
+    after_loading = torch.rand(5)
+    torch.manual_seed(0)
+    models.MnistCNN()                     # what a notebook did before training it
+    assert torch.equal(after_loading, torch.rand(5))
+
+
+def test_a_changed_weights_file_is_refused(monkeypatch):
+    monkeypatch.setattr(models, "MNIST_CNN_SHA256", "0" * 64)
+    with pytest.raises(RuntimeError, match="sha256 differs"):
+        models.mnist_cnn()
+
+
+def test_weights_round_trip_without_pickle(tmp_path):
+    import numpy as np
+    model = models.MnistCNN(width=8).eval()
+    models.save_weights(model, tmp_path / "w.npz")
+    with np.load(tmp_path / "w.npz", allow_pickle=False) as f:
+        assert set(f.files) == set(model.state_dict())
+        assert all(np.array_equal(f[k], v.numpy()) for k, v in model.state_dict().items())
 
 
 def test_mnist_cnn_pools_twice_then_one_linear_layer_on_the_flat_map():
