@@ -186,20 +186,23 @@ def test_notebook_follows_the_skeleton(path):
 WEIGHT_SUFFIXES = {".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".safetensors", ".bin", ".npz"}
 
 
-def test_no_trained_weights_ship_and_nothing_unpickles():
-    """Issue 8: shipped weights and arrays must load safely and be checksummed. No weights ship — every
-    model trains in seconds in its notebook — and this test keeps it so until a loader
-    with a recorded SHA-256 exists: it fails on any weights file in the package or the
-    notebooks folder, and on any torch.load without weights_only=True or pickle.load in
-    the code."""
+def test_shipped_weights_are_checksummed_and_nothing_unpickles():
+    """Issue 8: shipped weights and arrays must load safely and be checksummed. The one
+    weights file (the digit CNN, issue 27) and the MNIST arrays each have a loader with a
+    recorded SHA-256 that reads them with allow_pickle=False; the test fails on any other
+    weights file in the package or the notebooks folder, and on any torch.load without
+    weights_only=True or pickle.load in the code."""
     import hashlib
 
+    from xaitutor import models
     from xaitutor.data import images
-    # data arrays the package ships, each with its loader's recorded SHA-256 (read with allow_pickle=False)
-    checksummed = {"xaitutor/data/files/mnist/mnist10k.npz": images.MNIST_SHA256}
+    # arrays and weights the package ships, each with its loader's recorded SHA-256 (read with allow_pickle=False)
+    checksummed = {"xaitutor/data/files/mnist/mnist10k.npz": images.MNIST_SHA256,
+                   "xaitutor/data/files/weights/mnist_cnn.npz": models.MNIST_CNN_SHA256}
     for path, sha in checksummed.items():
         assert hashlib.sha256((ROOT / path).read_bytes()).hexdigest() == sha, path
-    assert "allow_pickle=False" in Path(images.__file__).read_text()
+    for loader in (images, models):
+        assert "allow_pickle=False" in Path(loader.__file__).read_text()
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
                              check=True).stdout.split()
     weights = [p for p in tracked if Path(p).suffix in WEIGHT_SUFFIXES and p not in checksummed]
