@@ -76,7 +76,6 @@ class Saturating(nn.Module):
         return (x @ self.weight.to(x.dtype)).clamp(max=self.cap)[:, None]
 
 
-#: torchvision's ImageNet weights of ResNet-18, as torch.hub caches them.
 #: sha256 of ``xaitutor/data/files/weights/mnist_cnn.npz``, the weights :func:`mnist_cnn` loads.
 MNIST_CNN_SHA256 = "d459e2ea1395766287af555d267345a29b8e638614cb85496c927df61edec92b"
 
@@ -124,12 +123,14 @@ def mnist_cnn() -> MnistCNN:
     raw = (resources.files("xaitutor.data") / "files" / "weights" / "mnist_cnn.npz").read_bytes()
     if hashlib.sha256(raw).hexdigest() != MNIST_CNN_SHA256:
         raise RuntimeError("xaitutor/data/files/weights/mnist_cnn.npz is not the file the course ships (its "
-                           "sha256 differs); reinstall xaitutor, or retrain it with tools/train_weights.py")
+                           "sha256 differs); reinstall xaitutor, or retrain it with tools/train_weights.py and set "
+                           "MNIST_CNN_SHA256 to the sha256 it prints")
     with np.load(io.BytesIO(raw), allow_pickle=False) as f:
         model.load_state_dict({k: torch.from_numpy(f[k].copy()) for k in f.files})
     return model.eval()
 
 
+#: torchvision's ImageNet weights of ResNet-18, as torch.hub caches them.
 RESNET18_FILE = "resnet18-f37072fd.pth"
 
 
